@@ -1,0 +1,5 @@
+"""vidlens: make CLIP-family models understand video."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
