@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ._defaults import default_encoder_id
 from ._registry import (
     ENTRY_POINT_GROUP,
     EncoderConfig,
@@ -21,6 +22,7 @@ __all__ = [
     "EncoderConfig",
     "EncoderFactory",
     "create_encoder",
+    "default_encoder_id",
     "get_encoder_factory",
     "list_encoders",
     "parse_encoder_id",

@@ -100,7 +100,9 @@ def parse_encoder_id(encoder_id: str) -> tuple[str, str | None]:
     ('openclip', 'ViT-B-32/openai')
     """
     if not isinstance(encoder_id, str) or not encoder_id.strip():
-        raise EncoderError("empty encoder id; expected NAME or NAME:SPEC, e.g. openclip:ViT-B-32/openai")
+        raise EncoderError(
+            "empty encoder id; expected NAME or NAME:SPEC, e.g. openclip:ViT-B-32/openai"
+        )
     encoder_id = encoder_id.strip()
     name, sep, spec = encoder_id.partition(":")
     _load_entry_points()
@@ -121,7 +123,9 @@ def get_encoder_factory(name: str) -> EncoderFactory:
     return _factories[parsed_name]
 
 
-def create_encoder(encoder_id: str, config: EncoderConfig | None = None, **overrides: Any) -> Encoder:
+def create_encoder(
+    encoder_id: str, config: EncoderConfig | None = None, **overrides: Any
+) -> Encoder:
     """Create the encoder named by ``encoder_id``.
 
     Args:

@@ -77,5 +77,7 @@ def create_colour_encoder(spec: str | None, config: EncoderConfig) -> ColourEnco
     if spec:
         from ..errors import EncoderError
 
-        raise EncoderError(f"the colour-test encoder takes no spec, got {spec!r}; use 'colour-test'")
+        raise EncoderError(
+            f"the colour-test encoder takes no spec, got {spec!r}; use 'colour-test'"
+        )
     return ColourEncoder()

@@ -1,0 +1,212 @@
+"""Query execution: text vector -> ranked videos -> moments and saliency per video.
+
+Small libraries are searched exactly (one matrix-vector product over every stored frame). Large
+ones (more than ``SearchConfig.exact_max_rows`` frames) first ask the FAISS index under ``ann/``
+for the nearest frames, then score the videos those frames belong to exactly, from their own
+vectors. Either way a video's score and moments come from its full frame-similarity curve.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..query.aggregate import AggregationConfig, score_videos
+from ..query.moments import MomentConfig, find_moments, saliency_scores
+from ._vectors import ShardRef, load_matrix
+from .records import SearchHit, SearchResults, VideoRecord
+
+if TYPE_CHECKING:
+    from ._ann import AnnIndex
+    from .library import Library
+
+__all__ = ["SearchConfig", "SearchState", "search", "video_moments"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """How queries rank videos and cut moments."""
+
+    aggregation: AggregationConfig = field(default_factory=AggregationConfig)
+    moments: MomentConfig = field(default_factory=MomentConfig)
+    negative_weight: float = 0.5  # --not: query = normalise(q - w * negative)
+    # Videos scored exactly by the chosen aggregation; beyond this many, the best by their top
+    # frame are kept first (cheap), which cannot drop a video whose best frame ranks high.
+    max_scored_videos: int = 2000
+    exact_max_rows: int = 300_000  # above this many stored frames, use the ANN index
+    ann_candidate_frames: int = 2000  # frames asked from the ANN index per query
+    saliency_clip_s: float = 2.0  # QVHighlights clip length
+
+    def __post_init__(self) -> None:
+        if not (0.0 <= self.negative_weight <= 2.0):
+            raise ConfigError(f"negative_weight must be within 0..2, got {self.negative_weight}")
+        if self.max_scored_videos < 1 or self.ann_candidate_frames < 1:
+            raise ConfigError("max_scored_videos and ann_candidate_frames must be positive")
+
+
+@dataclass
+class SearchState:
+    """What a reader keeps in memory between queries, valid for one library generation."""
+
+    generation: int
+    video_ids: list[str]
+    paths: list[str]
+    durations: np.ndarray  # (V,) float64
+    row_starts: np.ndarray  # (V,) int64, sorted
+    row_counts: np.ndarray  # (V,) int64
+    matrix: np.ndarray  # (rows, dim) float32; dead rows are zeros
+    ann: AnnIndex | None = None
+    _times: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, lib: Library, generation: int) -> SearchState:
+        conn = lib._conn
+        conn.execute("BEGIN")  # one consistent snapshot of the committed state
+        try:
+            rows = conn.execute(
+                "SELECT id, path, duration_s, row_start, row_count, shard FROM videos "
+                "WHERE status='done' ORDER BY row_start"
+            ).fetchall()
+            gen_row = conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+        finally:
+            conn.execute("COMMIT")
+        refs = [ShardRef(r["row_start"], r["row_count"], r["shard"]) for r in rows]
+        n_rows = max((r.row_start + r.row_count for r in refs), default=0)
+        t0 = time.perf_counter()
+        matrix = load_matrix(lib.root, refs, n_rows, lib.manifest.dim)
+        state = cls(
+            generation=int(gen_row[0]) if gen_row else generation,
+            video_ids=[r["id"] for r in rows],
+            paths=[r["path"] for r in rows],
+            durations=np.array([r["duration_s"] for r in rows], dtype=np.float64),
+            row_starts=np.array([r["row_start"] for r in rows], dtype=np.int64),
+            row_counts=np.array([r["row_count"] for r in rows], dtype=np.int64),
+            matrix=matrix,
+        )
+        logger.debug(
+            "loaded %d vectors of %d videos in %.3fs", n_rows, len(rows), time.perf_counter() - t0
+        )
+        return state
+
+    def ensure_ann(self, lib: Library) -> AnnIndex:
+        if self.ann is None:
+            from ._ann import AnnIndex
+
+            live = np.zeros(self.matrix.shape[0], dtype=bool)
+            for s, n in zip(self.row_starts, self.row_counts, strict=True):
+                live[s : s + n] = True
+            self.ann = AnnIndex.load_or_build(lib.root / "ann", self.matrix, live)
+        return self.ann
+
+    def times(self, lib: Library, i: int) -> np.ndarray:
+        vid = self.video_ids[i]
+        t = self._times.get(vid)
+        if t is None:
+            t = lib.frame_times(vid)
+            self._times[vid] = t
+        return t
+
+    def curve(self, i: int, query: np.ndarray) -> np.ndarray:
+        s, n = int(self.row_starts[i]), int(self.row_counts[i])
+        return self.matrix[s : s + n] @ query
+
+
+def _per_video_max(state: SearchState, sims: np.ndarray) -> np.ndarray:
+    """Max similarity of each live video, from the similarity of every stored row."""
+    ends = state.row_starts + state.row_counts
+    bounds = np.empty(2 * len(ends), dtype=np.int64)
+    bounds[0::2] = state.row_starts
+    bounds[1::2] = ends
+    padded = np.append(sims, np.float32(-np.inf))  # reduceat needs every index < len
+    return np.maximum.reduceat(padded, bounds)[0::2]
+
+
+def search(
+    lib: Library, query: np.ndarray, label: str, *, top_k: int, config: SearchConfig
+) -> SearchResults:
+    """Rank the library's videos for the (L2-normalised) ``query`` vector."""
+    if top_k < 1:
+        raise ConfigError(f"top_k must be at least 1, got {top_k}")
+    state = lib.search_state()
+    n_videos = len(state.video_ids)
+    if n_videos == 0:
+        return SearchResults(query=label, results=[])
+    query = np.asarray(query, dtype=np.float32)
+    if state.matrix.shape[0] > config.exact_max_rows:
+        ann = state.ensure_ann(lib)
+        rows = ann.search(query, config.ann_candidate_frames)
+        owners = np.searchsorted(state.row_starts, rows, side="right") - 1
+        candidates = np.unique(owners[owners >= 0])
+        best = np.array([state.curve(int(i), query).max() for i in candidates])
+    else:
+        best = _per_video_max(state, state.matrix @ query)
+        candidates = np.arange(n_videos)
+    if len(candidates) > config.max_scored_videos:
+        keep = np.argsort(-best, kind="stable")[: config.max_scored_videos]
+        candidates = candidates[keep]
+    curves = [state.curve(int(i), query) for i in candidates]
+    agg = config.aggregation
+    needs_vectors = agg.method in ("mean", "xpool")
+    vectors = None
+    if needs_vectors:
+        vectors = [
+            state.matrix[int(state.row_starts[i]) : int(state.row_starts[i] + state.row_counts[i])]
+            for i in candidates
+        ]
+    scores = score_videos(curves, agg, frame_vectors_per_video=vectors, query=query)
+    order = sorted(
+        range(len(candidates)),
+        key=lambda j: (-round(float(scores[j]), 6), state.video_ids[candidates[j]]),
+    )[:top_k]
+    hits = []
+    for j in order:
+        i = int(candidates[j])
+        hits.append(_hit(lib, state, i, curves[j], float(scores[j]), config))
+    return SearchResults(query=label, results=hits)
+
+
+def _hit(
+    lib: Library, state: SearchState, i: int, curve: np.ndarray, score: float, config: SearchConfig
+) -> SearchHit:
+    times = state.times(lib, i)
+    duration = float(state.durations[i])
+    moments = find_moments(times, curve, duration, config.moments)
+    saliency = saliency_scores(times, curve, duration, clip_s=config.saliency_clip_s)
+    best = int(np.argmax(curve))
+    return SearchHit(
+        video_id=state.video_ids[i],
+        path=state.paths[i],
+        score=round(score, 6),
+        moments=[(round(s, 3), round(e, 3), round(sc, 6)) for s, e, sc in moments],
+        saliency=[round(float(x), 6) for x in saliency],
+        duration_s=duration,
+        best_time_s=float(times[best]),
+        best_frame=best,
+    )
+
+
+@dataclass(frozen=True)
+class VideoMoments:
+    moments: list[tuple[float, float, float]]
+    saliency: list[float]
+
+
+def video_moments(
+    lib: Library, rec: VideoRecord, query: np.ndarray, config: SearchConfig
+) -> VideoMoments:
+    """Moments and saliency of one video for a normalised query vector."""
+    curve = lib.frame_vectors(rec.id) @ np.asarray(query, dtype=np.float32)
+    times = lib.frame_times(rec.id)
+    moments = find_moments(times, curve, rec.duration_s, config.moments)
+    saliency = saliency_scores(times, curve, rec.duration_s, clip_s=config.saliency_clip_s)
+    return VideoMoments(
+        moments=[(round(s, 3), round(e, 3), round(sc, 6)) for s, e, sc in moments],
+        saliency=[round(float(x), 6) for x in saliency],
+    )

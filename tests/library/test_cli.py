@@ -1,0 +1,154 @@
+"""The ``vidlens`` command line as a user types it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from colour_world import make_world  # type: ignore[import-not-found]
+
+from vidlens.cli import EXIT_SOME_FAILED, main
+
+
+@pytest.fixture(scope="module")
+def cli_library(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    d = tmp_path_factory.mktemp("cli")
+    make_world(d / "videos")
+    lib = d / "lib"
+    r = CliRunner().invoke(
+        main,
+        ["index", str(d / "videos"), "--library", str(lib), "--encoder", "colour-test", "--json"],
+    )
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.stdout)
+    assert summary["indexed"] == 3 and summary["failed"] == [] and summary["frames"] == 60
+    assert summary["seconds"] == pytest.approx(60.0, abs=0.5)
+    return d / "videos", lib
+
+
+def test_search_json(cli_library: tuple[Path, Path]) -> None:
+    _, lib = cli_library
+    r = CliRunner().invoke(main, ["search", "red", "--library", str(lib), "--json", "--top-k", "2"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["query"] == "red"
+    first = out["results"][0]
+    assert Path(first["path"]).name == "red_8_14.mp4"
+    assert set(first) >= {"video_id", "path", "score", "moments", "saliency"}
+    st, ed, _ = first["moments"][0]
+    assert abs(st - 8) <= 1 and abs(ed - 14) <= 1
+    assert len(out["results"]) == 2
+
+
+def test_search_text_output_names_the_video_and_seconds(cli_library: tuple[Path, Path]) -> None:
+    _, lib = cli_library
+    r = CliRunner().invoke(main, ["search", "green", "--library", str(lib)])
+    assert r.exit_code == 0
+    first = r.stdout.splitlines()[0]
+    assert "green_then_yellow.mp4" in first
+    assert "moments: 0.0-5.0 s" in r.stdout or "moments: 0.0-4." in r.stdout
+
+
+def test_moments_command(cli_library: tuple[Path, Path]) -> None:
+    videos, lib = cli_library
+    r = CliRunner().invoke(
+        main,
+        [
+            "moments",
+            str(videos / "green_then_yellow.mp4"),
+            "yellow",
+            "--library",
+            str(lib),
+            "--json",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    st, ed, _ = out["pred_relevant_windows"][0]
+    assert abs(st - 15) <= 1 and abs(ed - 20) <= 1
+    assert len(out["pred_saliency_scores"]) == 10
+
+
+def test_info_json(cli_library: tuple[Path, Path]) -> None:
+    _, lib = cli_library
+    r = CliRunner().invoke(main, ["info", "--library", str(lib), "--json", "--videos"])
+    assert r.exit_code == 0
+    d = json.loads(r.stdout)
+    assert (d["videos"], d["frames"]) == (3, 60)
+    assert d["encoder"]["id"] == "colour-test"
+    assert d["sampling"] == {"mode": "fps", "fps": 1.0, "short_side": 224}
+    assert d["disk_bytes"] > 0 and d["failed"] == []
+    assert sorted(Path(v["path"]).name for v in d["video_list"]) == [
+        "blue_all.mp4",
+        "green_then_yellow.mp4",
+        "red_8_14.mp4",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["search", "red", "--library", "{missing}"], "no vidlens library"),
+        (["index", "{videos}", "--library", "{lib}", "--fps", "2"], "sampling: library uses 1 fps"),
+        (
+            ["index", "{videos}", "--library", "{new}", "--encoder", "nope"],
+            "unknown encoder 'nope'",
+        ),
+        (
+            ["index", "{videos}", "--library", "{new}", "--encoder", "ViT-B-32/openai"],
+            "did you mean openclip:ViT-B-32/openai",
+        ),
+        (["index", "{videos}", "--library", "{new}", "--fps", "0"], "fps must be in"),
+        (["moments", "nope.mp4", "red", "--library", "{lib}"], "no indexed video"),
+    ],
+)
+def test_errors_are_one_line_with_a_fix(
+    cli_library: tuple[Path, Path], tmp_path: Path, args: list[str], message: str
+) -> None:
+    videos, lib = cli_library
+    subs = {
+        "{missing}": str(tmp_path / "absent"),
+        "{videos}": str(videos),
+        "{lib}": str(lib),
+        "{new}": str(tmp_path / "new"),
+    }
+    r = CliRunner().invoke(main, [subs.get(a, a) for a in args])
+    assert r.exit_code == 1, r.output
+    err = r.stderr.strip()
+    assert err.startswith("Error: ") and "\n" not in err and message in err, err
+    assert "Traceback" not in r.output
+
+
+def test_index_bad_inputs_reports_failures_and_goes_on(tmp_path: Path) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from videogen import UNREADABLE_INPUTS, make_bad_input_corpus  # type: ignore[import-not-found]
+
+    corpus = make_bad_input_corpus(tmp_path / "bad")
+    r = CliRunner().invoke(
+        main,
+        [
+            "index",
+            str(tmp_path / "bad"),
+            "--library",
+            str(tmp_path / "lib"),
+            "--encoder",
+            "colour-test",
+            "--json",
+        ],
+    )
+    assert r.exit_code == EXIT_SOME_FAILED, r.output
+    summary = json.loads(r.stdout)
+    failed = {Path(f["path"]).name: f["reason"] for f in summary["failed"]}
+    expected_failed = {corpus[n].name for n in UNREADABLE_INPUTS if n != "missing"}
+    assert set(failed) == expected_failed, failed
+    assert all(reason and "\n" not in reason for reason in failed.values())
+    present = [n for n in corpus if corpus[n].exists()]
+    assert summary["indexed"] == len(present) - len(expected_failed)
+    info = json.loads(
+        CliRunner().invoke(main, ["info", "--library", str(tmp_path / "lib"), "--json"]).stdout
+    )
+    assert {Path(f["path"]).name for f in info["failed"]} == expected_failed

@@ -1,0 +1,195 @@
+"""End-to-end behaviour of a library: index colour videos, then search and cut moments."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from colour_world import RED, make_world  # type: ignore[import-not-found]
+
+from videogen import write_colour_video  # type: ignore[import-not-found]
+from vidlens.errors import LibraryError, QueryError
+from vidlens.ingest import IngestConfig
+from vidlens.library import Library
+
+
+def _names(res) -> list[str]:  # type: ignore[no-untyped-def]
+    return [Path(h.path).name for h in res.results]
+
+
+@pytest.mark.parametrize(
+    ("query", "video", "window"),
+    [
+        ("a red scene", "red_8_14.mp4", (8.0, 14.0)),
+        ("green", "green_then_yellow.mp4", (0.0, 5.0)),
+        ("something yellow", "green_then_yellow.mp4", (15.0, 20.0)),
+        ("blue", "blue_all.mp4", (0.0, 20.0)),
+    ],
+)
+def test_search_ranks_the_right_video_with_the_right_seconds(
+    world_library: Path, query: str, video: str, window: tuple[float, float]
+) -> None:
+    with Library.open(world_library, readonly=True) as lib:
+        res = lib.search(query, top_k=3)
+    assert _names(res)[0] == video
+    best = res.results[0]
+    start, end, _ = best.moments[0]
+    # within one sampling interval (1 s at 1 fps) of the truth
+    assert abs(start - window[0]) <= 1.0 and abs(end - window[1]) <= 1.0, best.moments
+    assert len(best.saliency) == math.ceil(best.duration_s / 2)
+    assert best.score > res.results[1].score
+
+
+def test_saliency_peaks_inside_the_moment(world_library: Path) -> None:
+    with Library.open(world_library, readonly=True) as lib:
+        hit = lib.search("red", top_k=1).results[0]
+    sal = np.array(hit.saliency)
+    inside = sal[4:7]  # clips 8-10, 10-12, 12-14 s
+    outside = np.concatenate([sal[:3], sal[8:]])
+    assert inside.min() > outside.max()
+
+
+def test_negative_concept_pushes_results_away(world_library: Path) -> None:
+    with Library.open(world_library, readonly=True) as lib:
+        away_from_blue = _names(lib.search("red and blue", negative="blue", top_k=3))
+        away_from_red = _names(lib.search("red and blue", negative="red", top_k=3))
+    assert away_from_blue[0] == "red_8_14.mp4"
+    assert away_from_red[0] == "blue_all.mp4"
+
+
+def test_query_by_example_image(world_library: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    img = tmp_path / "green.png"
+    Image.new("RGB", (40, 30), (30, 200, 30)).save(img)
+    with Library.open(world_library, readonly=True) as lib:
+        res = lib.search(image=img, top_k=3)
+    assert _names(res)[0] == "green_then_yellow.mp4"
+    s, e, _ = res.results[0].moments[0]
+    assert abs(s - 0.0) <= 1.0 and abs(e - 5.0) <= 1.0
+
+
+def test_moments_in_qvhighlights_fields(world_library: Path, world_dir: Path) -> None:
+    with Library.open(world_library, readonly=True) as lib:
+        out = lib.moments(str(world_dir / "red_8_14.mp4"), "red", qid=7)
+    assert set(out) >= {"qid", "query", "vid", "pred_relevant_windows", "pred_saliency_scores"}
+    st, ed, score = out["pred_relevant_windows"][0]
+    assert abs(st - 8.0) <= 1.0 and abs(ed - 14.0) <= 1.0
+    assert all(isinstance(x, float) for x in (st, ed, score))
+    assert len(out["pred_saliency_scores"]) == 10
+
+
+def test_frame_times_are_presentation_times(world_library: Path, world_dir: Path) -> None:
+    with Library.open(world_library, readonly=True) as lib:
+        rec = lib.video(str(world_dir / "blue_all.mp4"))
+        times = lib.frame_times(rec.id)
+        thumb = lib.thumbnail(rec.id, 3)
+    np.testing.assert_allclose(times, np.arange(20.0), atol=0.051)
+    assert rec.row_count == 20 and rec.duration_s == pytest.approx(20.0, abs=0.11)
+    assert thumb[:2] == b"\xff\xd8"  # a JPEG
+
+
+def test_empty_query_and_unknown_video_are_clear_errors(world_library: Path) -> None:
+    with Library.open(world_library, readonly=True) as lib:
+        with pytest.raises(QueryError, match="empty query"):
+            lib.search("   ")
+        with pytest.raises(QueryError, match="no indexed video"):
+            lib.moments("nope.mp4", "red")
+
+
+def test_reindex_skips_unchanged_reindexes_changed_and_follows_moves(tmp_path: Path) -> None:
+    src = tmp_path / "videos"
+    paths = make_world(src)
+    root = tmp_path / "lib"
+    cfg = IngestConfig(workers=1)
+    with Library.open(root, encoder="colour-test", create=True) as lib:
+        assert lib.index([src], config=cfg).indexed == 3
+        again = lib.index([src], config=cfg)
+        assert (again.indexed, again.skipped) == (0, 3)
+        # change one file's content: it is re-indexed in place
+        write_colour_video(paths["blue_all.mp4"], [(10.0, RED)], fps=10.0)
+        changed = lib.index([src], config=cfg)
+        assert (changed.indexed, changed.skipped) == (1, 2)
+        assert len(lib.videos()) == 3
+        assert _names(lib.search("red", top_k=1))[0] == "blue_all.mp4"
+        # move a file: recognised by content, not decoded again
+        moved = src / "sub" / "moved.mp4"
+        moved.parent.mkdir()
+        shutil.move(paths["green_then_yellow.mp4"], moved)
+        report = lib.index([src], config=cfg)
+        assert (report.indexed, report.skipped) == (0, 3)
+        assert _names(lib.search("green", top_k=1))[0] == "moved.mp4"
+        # forget one video
+        removed = lib.remove([str(paths["red_8_14.mp4"])])
+        assert [Path(r.path).name for r in removed] == ["red_8_14.mp4"]
+        assert "red_8_14.mp4" not in _names(lib.search("black", top_k=5))
+        assert len(lib.videos()) == 2
+        # no file is left behind by replaced or removed videos
+        shards = {p.name for p in (root / "vectors").iterdir()}
+        assert shards == {v.row_start.__format__("012d") + ".npy" for v in lib.videos()}
+
+
+def test_remove_missing_forgets_deleted_files(tmp_path: Path) -> None:
+    src = tmp_path / "videos"
+    paths = make_world(src)
+    with Library.open(tmp_path / "lib", encoder="colour-test", create=True) as lib:
+        lib.index([src], config=IngestConfig(workers=1))
+        paths["blue_all.mp4"].unlink()
+        removed = lib.remove(missing=True)
+        assert [Path(r.path).name for r in removed] == ["blue_all.mp4"]
+        assert len(lib.videos()) == 2
+
+
+def test_open_with_a_different_recipe_or_encoder_says_what_differs(world_library: Path) -> None:
+    from vidlens.config import SamplingConfig
+
+    with pytest.raises(LibraryError, match="sampling: library uses 1 fps"):
+        Library.open(world_library, sampling=SamplingConfig(fps=2.0))
+    with pytest.raises(LibraryError, match="encoder: library has 'colour-test'"):
+        Library.open(world_library, encoder="openclip:ViT-B-32/openai")
+
+
+def test_missing_library_and_non_library_folder(tmp_path: Path) -> None:
+    with pytest.raises(LibraryError, match="no vidlens library"):
+        Library.open(tmp_path / "absent")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "notes.txt").write_text("mine")
+    with pytest.raises(LibraryError, match="not empty"):
+        Library.open(tmp_path / "full", encoder="colour-test", create=True)
+    assert (tmp_path / "full" / "notes.txt").read_text() == "mine"
+
+
+def test_one_writer_at_a_time(world_dir: Path, tmp_path: Path) -> None:
+    root = tmp_path / "lib"
+    with Library.open(root, encoder="colour-test", create=True) as a:
+        a.index([world_dir / "blue_all.mp4"], config=IngestConfig(workers=1))
+        with Library.open(root) as b, pytest.raises(LibraryError, match="another vidlens process"):
+            b.remove([str(world_dir / "blue_all.mp4")])
+
+
+def test_reader_sees_new_videos_once_committed(world_dir: Path, tmp_path: Path) -> None:
+    root = tmp_path / "lib"
+    with Library.open(root, encoder="colour-test", create=True) as writer:
+        writer.index([world_dir / "blue_all.mp4"], config=IngestConfig(workers=1))
+        with Library.open(root, readonly=True) as reader:
+            assert _names(reader.search("red", top_k=5)) == ["blue_all.mp4"]
+            writer.index([world_dir / "red_8_14.mp4"], config=IngestConfig(workers=1))
+            assert _names(reader.search("red", top_k=5))[0] == "red_8_14.mp4"
+
+
+def test_sampling_modes_record_their_recipe(world_dir: Path, tmp_path: Path) -> None:
+    from vidlens.config import SamplingConfig
+
+    with Library.open(
+        tmp_path / "lib",
+        encoder="colour-test",
+        sampling=SamplingConfig(mode="frames", frames=5),
+        create=True,
+    ) as lib:
+        lib.index([world_dir], config=IngestConfig(workers=1))
+        assert {v.row_count for v in lib.videos()} == {5}
+        assert lib.info()["sampling"] == {"mode": "frames", "frames": 5, "short_side": 224}
+        assert _names(lib.search("red", top_k=1))[0] == "red_8_14.mp4"
