@@ -395,6 +395,9 @@ def _attach_optional_groups() -> None:
         logger.debug("eval commands unavailable: %s", exc)
     else:
         main.add_command(eval_group)
+    from .classify_cli import classify
+
+    main.add_command(classify)
 
 
 _attach_optional_groups()

@@ -76,7 +76,7 @@ def test_run_moments_records_provenance(small: tuple[Path, Path], tmp_path: Path
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--library", "lib"], "not available yet"),
+        (["--library", "lib"], "no vidlens library at"),
         (["--report", "md"], "a report needs an output folder: add --out DIR"),
     ],
 )

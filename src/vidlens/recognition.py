@@ -1,0 +1,689 @@
+"""Zero- and few-shot recognition: which label a video, or a stretch of one, belongs to.
+
+Everything works from the library's stored frame embeddings plus the text encoder; nothing is
+decoded again and nothing is trained.
+
+**Zero-shot** (CLIP's recipe, applied to video as ViFi-CLIP does):
+
+- *Class embeddings*: every label (underscores read as spaces) is put into each prompt template
+  ("a video of {}.", ...); the class embedding is the mean of the L2-normalised prompt
+  embeddings, re-normalised (prompt ensembling). Optional class *descriptions* ("a sunset: an
+  orange sky over the sea") join the prompts of their class as they are, not templated.
+- *Video embedding*: the re-normalised mean of the L2-normalised frame embeddings (ViFi-CLIP mean
+  pooling) of the whole video, of the frames inside a window, or of each of ``views`` equal
+  temporal segments (multi-view testing). A window or segment without a sampled frame takes the
+  frame nearest its middle.
+- *Logits* are ``logit_scale * cos`` (100, CLIP's learnt temperature); probabilities their
+  softmax. Multi-view scores average the views' probabilities.
+
+**Few-shot, training-free**, from labelled example videos in the library (their video embeddings
+are computed as above):
+
+- :class:`TipAdapter` (Zhang et al., 2022): a cache whose keys are the example embeddings and
+  whose values are one-hot labels; ``logits = zero_shot + alpha * exp(-beta * (1 - x K^T)) V``.
+- :class:`GDA` (Wang et al., ICLR 2024, "A Hard-to-Beat Baseline for Training-free CLIP-based
+  Adaptation"): Gaussian discriminant analysis with class means and one shared covariance, its
+  precision from the empirical-Bayes ridge estimator ``D * pinv((N - 1) S + tr(S) I)`` of the
+  paper's code, uniform class priors; the linear classifier ``x W^T + b`` is added to the
+  zero-shot logits with weight ``alpha``. With one example per class the covariance is zero and
+  GDA falls back to zero-shot: give at least two examples of some class.
+
+Labelled videos come from a CSV of ``path,label`` rows (a ``path,label`` header is optional);
+paths are relative to the CSV's folder and are matched to library videos by :class:`VideoMatcher`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .errors import ConfigError, QueryError
+
+if TYPE_CHECKING:
+    from .library import Library, VideoRecord
+
+__all__ = [
+    "DEFAULT_LOGIT_SCALE",
+    "FEW_SHOT_METHODS",
+    "GDA",
+    "KINETICS_TEMPLATES",
+    "SIMPLE_TEMPLATES",
+    "TEMPLATE_SETS",
+    "Classifier",
+    "GDAConfig",
+    "TipAdapter",
+    "TipAdapterConfig",
+    "VideoMatcher",
+    "ZeroShotClassifier",
+    "create_few_shot",
+    "get_templates",
+    "label_text",
+    "list_template_sets",
+    "load_descriptions",
+    "pool_frames",
+    "read_labelled_csv",
+    "view_windows",
+]
+
+logger = logging.getLogger(__name__)
+
+Float64Array = NDArray[np.float64]
+
+DEFAULT_LOGIT_SCALE = 100.0  # CLIP's learnt logit scale (exp(4.6052))
+
+SIMPLE_TEMPLATES: tuple[str, ...] = (
+    "a video of {}.",
+    "a photo of {}.",
+    "a video of a person {}.",
+    "a clip of {}.",
+    "{}.",
+)
+
+# CLIP's Kinetics-700 prompt ensemble (openai/CLIP, notebooks/Prompt_Engineering_for_ImageNet and
+# data/prompts.md): 4 framings x 7 person phrasings.
+KINETICS_TEMPLATES: tuple[str, ...] = tuple(
+    f"{frame} {person}{{}}."
+    for frame in ("a photo of", "a video of", "a example of", "a demonstration of")
+    for person in (
+        "",
+        "a person ",
+        "a person using ",
+        "a person doing ",
+        "a person during ",
+        "a person performing ",
+        "a person practicing ",
+    )
+)
+
+TEMPLATE_SETS: dict[str, tuple[str, ...]] = {
+    "simple": SIMPLE_TEMPLATES,
+    "kinetics": KINETICS_TEMPLATES,
+}
+
+_MIN_NORM = 1e-12
+
+
+def list_template_sets() -> list[str]:
+    """Names of the built-in prompt template sets."""
+    return sorted(TEMPLATE_SETS)
+
+
+def get_templates(spec: str | os.PathLike[str] | Sequence[str]) -> tuple[str, ...]:
+    """Prompt templates from a built-in set name, a file, or a sequence of template strings.
+
+    A file holds one template per line, each with one ``{}`` where the class name goes; blank
+    lines and lines starting with ``#`` are skipped.
+    """
+    if isinstance(spec, str | os.PathLike):
+        name = os.fspath(spec)
+        if name in TEMPLATE_SETS:
+            return TEMPLATE_SETS[name]
+        path = Path(name).expanduser()
+        if not path.is_file():
+            raise ConfigError(
+                f"unknown template set {name!r}: not a built-in set "
+                f"({', '.join(list_template_sets())}) and no such file; give a set name or a "
+                "text file with one template containing {} per line"
+            )
+        try:
+            lines = path.read_text(encoding="utf-8-sig").splitlines()
+        except (OSError, UnicodeDecodeError) as err:
+            raise ConfigError(f"cannot read templates file {path}: {err}") from err
+        templates = [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+        source = str(path)
+    else:
+        templates = [str(t) for t in spec]
+        source = "templates"
+    if not templates:
+        raise ConfigError(f"{source}: no templates; give at least one, e.g. 'a video of {{}}.'")
+    for i, t in enumerate(templates, 1):
+        if t.count("{}") != 1:
+            raise ConfigError(
+                f"{source}: template {i} {t!r} must contain exactly one {{}} for the class name"
+            )
+    return tuple(templates)
+
+
+def label_text(label: str) -> str:
+    """The words of a class label: ``playing_guitar`` -> ``playing guitar``."""
+    return " ".join(label.replace("_", " ").split())
+
+
+def load_descriptions(path: str | os.PathLike[str]) -> dict[str, list[str]]:
+    """Class descriptions from a JSON object ``{label: "text" | ["text", ...]}``."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"cannot read descriptions file {p}: {err}") from err
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{p}: invalid JSON ({err.msg}, line {err.lineno})") from err
+    if not isinstance(data, dict):
+        raise ConfigError(f'{p}: expected a JSON object {{"label": ["description", ...]}}')
+    out: dict[str, list[str]] = {}
+    for label, value in data.items():
+        texts = [value] if isinstance(value, str) else value
+        if not isinstance(texts, list) or not all(isinstance(t, str) and t.strip() for t in texts):
+            raise ConfigError(f"{p}: descriptions of {label!r} must be a string or strings")
+        out[str(label)] = list(texts)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Pooling
+
+
+def _unit(x: NDArray[np.floating]) -> Float64Array:
+    x = np.asarray(x, dtype=np.float64)
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    return np.divide(x, norms, out=np.zeros_like(x), where=norms > _MIN_NORM)
+
+
+def pool_frames(
+    vectors: NDArray[np.floating],
+    times_s: NDArray[np.floating],
+    window: tuple[float, float] | None = None,
+) -> Float64Array:
+    """Mean-pooled video embedding ``(D,)``, L2-normalised, of all frames or those in a window.
+
+    Args:
+        vectors: ``(T, D)`` frame embeddings (normalised here), ``T >= 1``.
+        times_s: ``(T,)`` frame times in seconds.
+        window: ``(start_s, end_s)``; frames with ``start_s <= t <= end_s`` are pooled, or the
+            frame nearest the window's middle when none is inside.
+    """
+    v = _unit(vectors)
+    if v.ndim != 2 or v.shape[0] == 0:
+        raise QueryError(f"a video needs at least one frame embedding, got shape {v.shape}")
+    if window is not None:
+        t = np.asarray(times_s, dtype=np.float64)
+        start, end = window
+        inside = (t >= start) & (t <= end)
+        if not inside.any():
+            inside = np.zeros(t.size, dtype=bool)
+            inside[int(np.argmin(np.abs(t - (start + end) / 2)))] = True
+        v = v[inside]
+    return _unit(v.mean(axis=0))
+
+
+def view_windows(duration_s: float, views: int) -> list[tuple[float, float]]:
+    """``views`` equal, consecutive temporal segments covering ``[0, duration_s]``."""
+    if views < 1:
+        raise ConfigError(f"views must be at least 1, got {views}")
+    edges = np.linspace(0.0, max(float(duration_s), 0.0), views + 1)
+    return [(float(edges[i]), float(edges[i + 1])) for i in range(views)]
+
+
+def _check_window(window: tuple[float, float] | None) -> tuple[float, float] | None:
+    if window is None:
+        return None
+    start, end = float(window[0]), float(window[1])
+    if not (math.isfinite(start) and math.isfinite(end) and 0 <= start < end):
+        raise ConfigError(
+            f"window {start:g}..{end:g} s is not a stretch of video; give START < END, both >= 0"
+        )
+    return start, end
+
+
+def _softmax(logits: Float64Array) -> Float64Array:
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Classifiers
+
+
+class Classifier:
+    """What every classifier shares: labels, video embeddings from a library, probabilities.
+
+    Subclasses implement :meth:`logits` of ``(..., D)`` video embeddings.
+    """
+
+    library: Library
+    labels: tuple[str, ...]
+
+    def logits(self, embeddings: NDArray[np.floating]) -> Float64Array:
+        """``(..., D)`` L2-normalised video embeddings -> ``(..., C)`` float64 logits."""
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        """The settings that decide the scores (what evaluation records store)."""
+        raise NotImplementedError
+
+    # -- embeddings
+    def embed(self, video_id: str, window: tuple[float, float] | None = None) -> Float64Array:
+        """``(D,)`` mean-pooled embedding of a video, or of the frames inside ``window``."""
+        vectors = self.library.frame_vectors(video_id)
+        times = self.library.frame_times(video_id)
+        return pool_frames(vectors, times, _check_window(window))
+
+    def embed_views(self, video_ids: Sequence[str], views: int = 1) -> Float64Array:
+        """``(N, views, D)`` embeddings of ``views`` equal temporal segments of each video."""
+        if views < 1:
+            raise ConfigError(f"views must be at least 1, got {views}")
+        out = np.zeros((len(video_ids), views, self.library.manifest.dim), dtype=np.float64)
+        for i, vid in enumerate(video_ids):
+            vectors = self.library.frame_vectors(vid)
+            times = self.library.frame_times(vid)
+            if views == 1:
+                out[i, 0] = pool_frames(vectors, times)
+                continue
+            duration = self.library.video(vid).duration_s
+            for j, (s, e) in enumerate(view_windows(duration, views)):
+                out[i, j] = pool_frames(vectors, times, (s, e))
+        return out
+
+    # -- scores
+    def probabilities(self, embeddings: NDArray[np.floating]) -> Float64Array:
+        """``(..., D)`` embeddings -> ``(..., C)`` class probabilities (softmax of the logits)."""
+        return _softmax(self.logits(embeddings))
+
+    def view_scores(self, video_ids: Sequence[str], views: int = 1) -> Float64Array:
+        """``(N, views, C)`` class probabilities per temporal view (average them for a score)."""
+        return self.probabilities(self.embed_views(video_ids, views))
+
+    def scores(
+        self,
+        video_ids: Sequence[str],
+        *,
+        window: tuple[float, float] | None = None,
+        views: int = 1,
+    ) -> Float64Array:
+        """``(N, C)`` class probabilities of each video (or of its ``window``); with ``views``
+        > 1 the mean of the probabilities of that many equal temporal segments."""
+        if window is not None:
+            if views != 1:
+                raise ConfigError("give either a window or several views, not both")
+            emb = np.zeros((len(video_ids), self.library.manifest.dim))
+            for i, vid in enumerate(video_ids):
+                emb[i] = self.embed(vid, window)
+            return self.probabilities(emb)
+        return self.view_scores(video_ids, views).mean(axis=1)
+
+    def classify(
+        self,
+        video_id: str,
+        window: tuple[float, float] | None = None,
+        *,
+        top_k: int | None = None,
+    ) -> list[tuple[str, float]]:
+        """``(label, probability)`` pairs, most probable first (ties: label order)."""
+        probs = self.scores([video_id], window=window)[0]
+        order = sorted(range(len(self.labels)), key=lambda c: (-probs[c], c))
+        if top_k is not None:
+            order = order[: max(1, top_k)]
+        return [(self.labels[c], float(probs[c])) for c in order]
+
+
+class ZeroShotClassifier(Classifier):
+    """CLIP zero-shot classification of library videos with a prompt ensemble.
+
+    Args:
+        library: an open library (its text encoder embeds the prompts).
+        labels: class labels; ``_`` reads as a space in prompts.
+        templates: a built-in set name (``simple``, ``kinetics``), a templates file, or strings.
+        descriptions: optional ``{label: [description, ...]}`` added to that class's prompts.
+        logit_scale: multiplies cosine similarities into logits.
+    """
+
+    def __init__(
+        self,
+        library: Library,
+        labels: Sequence[str],
+        *,
+        templates: str | os.PathLike[str] | Sequence[str] = "simple",
+        descriptions: Mapping[str, Sequence[str]] | None = None,
+        logit_scale: float = DEFAULT_LOGIT_SCALE,
+    ) -> None:
+        self.library = library
+        self.labels = _check_labels(labels)
+        self.template_source = (
+            os.fspath(templates) if isinstance(templates, str | os.PathLike) else "custom"
+        )
+        self.templates = get_templates(templates)
+        self.descriptions = {k: list(v) for k, v in (descriptions or {}).items()}
+        unknown = sorted(set(self.descriptions) - set(self.labels))
+        if unknown:
+            raise ConfigError(
+                f"descriptions for labels that are not classes: {', '.join(unknown[:5])}; "
+                f"the classes are {', '.join(self.labels[:10])}"
+            )
+        if not (math.isfinite(logit_scale) and logit_scale > 0):
+            raise ConfigError(f"logit_scale must be a positive number, got {logit_scale}")
+        self.logit_scale = float(logit_scale)
+        self.class_vectors = self._class_vectors()
+
+    def _class_vectors(self) -> Float64Array:
+        prompts: list[str] = []
+        owner: list[int] = []
+        for c, label in enumerate(self.labels):
+            words = label_text(label)
+            for t in self.templates:
+                prompts.append(t.format(words))
+                owner.append(c)
+            for d in self.descriptions.get(label, ()):
+                prompts.append(d)
+                owner.append(c)
+        emb = _unit(self.library.encode_texts(prompts))
+        sums = np.zeros((len(self.labels), emb.shape[1]), dtype=np.float64)
+        np.add.at(sums, np.asarray(owner), emb)
+        return _unit(sums)
+
+    def logits(self, embeddings: NDArray[np.floating]) -> Float64Array:
+        return self.logit_scale * (_unit(embeddings) @ self.class_vectors.T)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "method": "zero-shot",
+            "labels": list(self.labels),
+            "templates": {"source": self.template_source, "templates": list(self.templates)},
+            "descriptions": self.descriptions,
+            "logit_scale": self.logit_scale,
+            "video_pooling": "mean of L2-normalised frame embeddings, re-normalised",
+        }
+
+
+def _check_labels(labels: Sequence[str]) -> tuple[str, ...]:
+    out = tuple(str(x).strip() for x in labels)
+    if not out or any(not x for x in out):
+        raise ConfigError("give at least one non-empty class label, e.g. --labels 'cat,dog'")
+    seen: set[str] = set()
+    dupes = [x for x in out if x in seen or seen.add(x)]  # type: ignore[func-returns-value]
+    if dupes:
+        raise ConfigError(f"class labels must be unique; repeated: {', '.join(dupes[:5])}")
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Few-shot
+
+
+@dataclass(frozen=True)
+class TipAdapterConfig:
+    """Tip-Adapter's two knobs (the paper's defaults)."""
+
+    alpha: float = 1.0  # weight of the cache logits added to the zero-shot logits
+    beta: float = 5.5  # sharpness of the affinity exp(-beta * (1 - cos))
+
+
+@dataclass(frozen=True)
+class GDAConfig:
+    """GDA's knob: the weight of its logits added to the zero-shot logits."""
+
+    alpha: float = 1.0  # the paper grid-searches this on validation data (1e-4..100)
+
+
+class _FewShot(Classifier):
+    """A zero-shot classifier plus a training-free model of labelled example embeddings."""
+
+    method = ""
+
+    def __init__(
+        self,
+        zero_shot: ZeroShotClassifier,
+        example_embeddings: NDArray[np.floating],
+        example_labels: Sequence[int],
+    ) -> None:
+        self.zero_shot = zero_shot
+        self.library = zero_shot.library
+        self.labels = zero_shot.labels
+        keys = _unit(example_embeddings)
+        y = np.asarray(example_labels, dtype=np.int64)
+        if keys.ndim != 2 or keys.shape[0] == 0 or y.shape != (keys.shape[0],):
+            raise ConfigError(
+                f"few-shot needs one label per example embedding, got {keys.shape} and {y.shape}"
+            )
+        if y.min() < 0 or y.max() >= len(self.labels):
+            raise ConfigError(f"example labels must be class indices 0..{len(self.labels) - 1}")
+        self.keys = keys
+        self.example_labels = y
+
+    @classmethod
+    def from_examples(
+        cls,
+        zero_shot: ZeroShotClassifier,
+        examples: Sequence[tuple[str, str]],
+        config: Any = None,
+    ) -> _FewShot:
+        """Build from ``(video_id, label)`` pairs of library videos."""
+        index = {label: c for c, label in enumerate(zero_shot.labels)}
+        unknown = sorted({label for _, label in examples} - set(index))
+        if unknown:
+            raise ConfigError(
+                f"few-shot examples are labelled with classes that are not among the labels: "
+                f"{', '.join(unknown[:5])}; add them to the labels or fix the examples"
+            )
+        if not examples:
+            raise ConfigError("few-shot needs at least one labelled example video")
+        emb = zero_shot.embed_views([vid for vid, _ in examples])[:, 0]
+        return cls(zero_shot, emb, [index[label] for _, label in examples], config)  # type: ignore[call-arg]
+
+    def describe(self) -> dict[str, Any]:
+        counts = np.bincount(self.example_labels, minlength=len(self.labels))
+        return {
+            **self.zero_shot.describe(),
+            "method": self.method,
+            "examples_per_class": {lab: int(n) for lab, n in zip(self.labels, counts, strict=True)},
+        }
+
+
+class TipAdapter(_FewShot):
+    """Training-free Tip-Adapter: zero-shot logits plus ``alpha`` x a cache of the examples."""
+
+    method = "tip-adapter"
+
+    def __init__(
+        self,
+        zero_shot: ZeroShotClassifier,
+        example_embeddings: NDArray[np.floating],
+        example_labels: Sequence[int],
+        config: TipAdapterConfig | None = None,
+    ) -> None:
+        super().__init__(zero_shot, example_embeddings, example_labels)
+        self.config = config or TipAdapterConfig()
+        self.values = np.eye(len(self.labels))[self.example_labels]  # (N, C) one-hot
+
+    def logits(self, embeddings: NDArray[np.floating]) -> Float64Array:
+        x = _unit(embeddings)
+        affinity = np.exp(-self.config.beta * (1.0 - x @ self.keys.T))
+        return self.zero_shot.logits(x) + self.config.alpha * (affinity @ self.values)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), **asdict(self.config)}
+
+
+class GDA(_FewShot):
+    """Gaussian discriminant analysis with a shared covariance, mixed with zero-shot logits."""
+
+    method = "gda"
+
+    def __init__(
+        self,
+        zero_shot: ZeroShotClassifier,
+        example_embeddings: NDArray[np.floating],
+        example_labels: Sequence[int],
+        config: GDAConfig | None = None,
+    ) -> None:
+        super().__init__(zero_shot, example_embeddings, example_labels)
+        self.config = config or GDAConfig()
+        n_classes, dim = len(self.labels), self.keys.shape[1]
+        present = np.bincount(self.example_labels, minlength=n_classes) > 0
+        means = np.zeros((n_classes, dim))
+        for c in np.flatnonzero(present):
+            means[c] = self.keys[self.example_labels == c].mean(axis=0)
+        centred = self.keys - means[self.example_labels]
+        n = centred.shape[0]
+        cov = centred.T @ centred / max(n - 1, 1)
+        # Empirical-Bayes ridge precision, as the paper's code: D * pinv((N-1) S + tr(S) I).
+        precision = dim * np.linalg.pinv((n - 1) * cov + np.trace(cov) * np.eye(dim))
+        weights = means @ precision  # (C, D)
+        prior = np.log(np.full(n_classes, 1.0 / n_classes))
+        bias = prior - 0.5 * np.einsum("cd,cd->c", weights, means)
+        # A class without examples has no Gaussian: it keeps its zero-shot logit alone.
+        self.weights = np.where(present[:, None], weights, 0.0)
+        self.bias = np.where(present, bias, 0.0)
+        if not np.any(cov):
+            logger.warning(
+                "GDA: the examples have no within-class spread (one example per class?); it "
+                "adds nothing to zero-shot. Give two or more examples of some classes"
+            )
+
+    def logits(self, embeddings: NDArray[np.floating]) -> Float64Array:
+        x = _unit(embeddings)
+        return self.zero_shot.logits(x) + self.config.alpha * (x @ self.weights.T + self.bias)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            **super().describe(),
+            **asdict(self.config),
+            "precision": "D * pinv((N-1) S + tr(S) I)",
+        }
+
+
+FEW_SHOT_METHODS: dict[str, type[_FewShot]] = {"tip-adapter": TipAdapter, "gda": GDA}
+_FEW_SHOT_CONFIGS: dict[str, type[Any]] = {"tip-adapter": TipAdapterConfig, "gda": GDAConfig}
+
+
+def create_few_shot(
+    zero_shot: ZeroShotClassifier,
+    examples: Sequence[tuple[str, str]],
+    method: str = "tip-adapter",
+    **settings: float,
+) -> Classifier:
+    """A few-shot classifier from ``(video_id, label)`` examples.
+
+    Args:
+        method: ``tip-adapter`` or ``gda``.
+        settings: fields of :class:`TipAdapterConfig` / :class:`GDAConfig` (``alpha``, ``beta``).
+    """
+    if method not in FEW_SHOT_METHODS:
+        raise ConfigError(
+            f"unknown few-shot method {method!r}; choose one of {', '.join(FEW_SHOT_METHODS)}"
+        )
+    config_cls = _FEW_SHOT_CONFIGS[method]
+    known = set(config_cls.__dataclass_fields__)
+    extra = sorted(set(settings) - known)
+    if extra:
+        raise ConfigError(f"{method} takes {', '.join(sorted(known))}; not {', '.join(extra)}")
+    return FEW_SHOT_METHODS[method].from_examples(zero_shot, examples, config_cls(**settings))
+
+
+# --------------------------------------------------------------------------------------------
+# Matching user references and labelled files to library videos
+
+
+class VideoMatcher:
+    """Finds library videos from the references users write in annotation and label files.
+
+    Rules, in order (the first that matches wins):
+
+    - a reference string (an annotation ``vid``, a pairs file's ``video_id``): the video id, then
+      the file name (``clip7.mp4``), then the file stem (``clip7``);
+    - a file path (label and example CSVs): the absolute path, then the file stem.
+
+    A name or stem shared by two library videos is ambiguous and raises an error naming both.
+    """
+
+    def __init__(self, videos: Sequence[VideoRecord]) -> None:
+        self.videos = list(videos)
+        self._by_id = {v.id: v for v in self.videos}
+        self._by_path = {v.path: v for v in self.videos}
+        self._by_name: dict[str, list[VideoRecord]] = {}
+        self._by_stem: dict[str, list[VideoRecord]] = {}
+        for v in self.videos:
+            self._by_name.setdefault(Path(v.path).name, []).append(v)
+            self._by_stem.setdefault(Path(v.path).stem, []).append(v)
+
+    @staticmethod
+    def _unique(found: list[VideoRecord] | None, ref: str, what: str) -> VideoRecord | None:
+        if not found:
+            return None
+        if len(found) > 1:
+            paths = ", ".join(v.path for v in found[:3])
+            raise QueryError(
+                f"{ref!r} is ambiguous: the {what} of {len(found)} library videos ({paths}); "
+                "refer to the video by its id (`vidlens info --videos`) or rename one file"
+            )
+        return found[0]
+
+    def find(self, ref: str) -> VideoRecord | None:
+        """The video a reference names (id, file name or stem), or ``None``."""
+        ref = str(ref)
+        if ref in self._by_id:
+            return self._by_id[ref]
+        hit = self._unique(self._by_name.get(ref), ref, "file name")
+        return hit or self._unique(self._by_stem.get(ref), ref, "file stem")
+
+    def find_path(self, path: str | os.PathLike[str]) -> VideoRecord | None:
+        """The video at an absolute path, else the one with the same file stem, or ``None``."""
+        p = Path(path).expanduser()
+        hit = self._by_path.get(str(p.resolve()))
+        return hit or self._unique(self._by_stem.get(p.stem), str(path), "file stem")
+
+
+def missing_videos_error(missing: Sequence[str], source: str, library_root: Path) -> QueryError:
+    """One-line error for references with no library video: up to 5 of them, and the fix."""
+    shown = ", ".join(repr(m) for m in list(missing)[:5])
+    more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+    return QueryError(
+        f"{source}: {len(missing)} video(s) not in the library {library_root}: {shown}{more}. "
+        f"Index them first (vidlens index VIDEO_FOLDER --library {library_root}); a reference "
+        "matches a library video by its id, file name or file stem"
+    )
+
+
+def read_labelled_csv(path: str | os.PathLike[str]) -> list[tuple[Path, str]]:
+    """``(absolute path, label)`` rows of a ``path,label`` CSV; paths are relative to its folder.
+
+    A first row reading ``path,label`` is a header and skipped; blank lines are skipped.
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"cannot read {p}: {err}") from err
+    rows: list[tuple[Path, str]] = []
+    for lineno, row in enumerate(csv.reader(text.splitlines()), 1):
+        cells = [c.strip() for c in row]
+        if not any(cells):
+            continue
+        if lineno == 1 and [c.lower() for c in cells[:2]] == ["path", "label"]:
+            continue
+        if len(cells) < 2 or not cells[0] or not cells[1]:
+            raise ConfigError(f"{p}:{lineno}: expected 'path,label', got {','.join(row)!r}")
+        video = Path(cells[0]).expanduser()
+        rows.append(((video if video.is_absolute() else p.parent / video).resolve(), cells[1]))
+    if not rows:
+        raise ConfigError(f"{p} has no 'path,label' rows")
+    return rows
+
+
+def match_labelled_videos(
+    library: Library, path: str | os.PathLike[str]
+) -> list[tuple[VideoRecord, str]]:
+    """The library videos and labels of a ``path,label`` CSV (see :class:`VideoMatcher`)."""
+    rows = read_labelled_csv(path)
+    matcher = VideoMatcher(library.videos())
+    found: list[tuple[VideoRecord, str]] = []
+    missing: list[str] = []
+    for video, label in rows:
+        rec = matcher.find_path(video)
+        if rec is None:
+            missing.append(str(video))
+        else:
+            found.append((rec, label))
+    if missing:
+        raise missing_videos_error(missing, str(path), library.root)
+    return found
