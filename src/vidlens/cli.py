@@ -396,8 +396,10 @@ def _attach_optional_groups() -> None:
     else:
         main.add_command(eval_group)
     from .classify_cli import classify
+    from .server.cli import serve
 
     main.add_command(classify)
+    main.add_command(serve)
 
 
 _attach_optional_groups()

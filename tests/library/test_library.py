@@ -37,8 +37,8 @@ def test_search_ranks_the_right_video_with_the_right_seconds(
     assert _names(res)[0] == video
     best = res.results[0]
     start, end, _ = best.moments[0]
-    # within one sampling interval (1 s at 1 fps) of the truth
-    assert abs(start - window[0]) <= 1.0 and abs(end - window[1]) <= 1.0, best.moments
+    # a 1 fps frame stands for the second after it, so scene cuts on whole seconds are exact
+    assert abs(start - window[0]) <= 0.25 and abs(end - window[1]) <= 0.25, best.moments
     assert len(best.saliency) == math.ceil(best.duration_s / 2)
     assert best.score > res.results[1].score
 
@@ -77,7 +77,7 @@ def test_moments_in_qvhighlights_fields(world_library: Path, world_dir: Path) ->
         out = lib.moments(str(world_dir / "red_8_14.mp4"), "red", qid=7)
     assert set(out) >= {"qid", "query", "vid", "pred_relevant_windows", "pred_saliency_scores"}
     st, ed, score = out["pred_relevant_windows"][0]
-    assert abs(st - 8.0) <= 1.0 and abs(ed - 14.0) <= 1.0
+    assert abs(st - 8.0) <= 0.25 and abs(ed - 14.0) <= 0.25
     assert all(isinstance(x, float) for x in (st, ed, score))
     assert len(out["pred_saliency_scores"]) == 10
 

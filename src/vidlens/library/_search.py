@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..config import SamplingConfig
 from ..errors import ConfigError
 from ..query.aggregate import AggregationConfig, score_videos
 from ..query.moments import MomentConfig, find_moments, saliency_scores
@@ -118,6 +119,25 @@ class SearchState:
         return self.matrix[s : s + n] @ query
 
 
+def cell_centres(times_s: np.ndarray, duration_s: float, sampling: SamplingConfig) -> np.ndarray:
+    """Where each sampled frame's stretch of video is centred, for cutting moments.
+
+    With ``fps``, ``keyframes`` and ``shots`` sampling a frame stands for the video from its own
+    time until the next sampled frame (the frame at 6 s of a 1 fps recipe covers 6-7 s), so a
+    scene from 6 to 14 s gives the window 6-14 s, not 5.5-13.5 s. With ``frames`` sampling the
+    frames are bin centres already.
+    """
+    t = np.asarray(times_s, dtype=np.float64)
+    if sampling.mode == "frames" or t.size == 0:
+        return t
+    if t.size > 1:
+        step = float(np.median(np.diff(t)))
+    else:
+        step = 1.0 / sampling.fps if sampling.mode != "keyframes" else duration_s
+    nxt = np.append(t[1:], min(duration_s, t[-1] + step))
+    return np.minimum((t + np.maximum(nxt, t)) / 2.0, duration_s)
+
+
 def _per_video_max(state: SearchState, sims: np.ndarray) -> np.ndarray:
     """Max similarity of each live video, from the similarity of every stored row."""
     ends = state.row_starts + state.row_counts
@@ -175,8 +195,8 @@ def search(
 def _hit(
     lib: Library, state: SearchState, i: int, curve: np.ndarray, score: float, config: SearchConfig
 ) -> SearchHit:
-    times = state.times(lib, i)
     duration = float(state.durations[i])
+    times = cell_centres(state.times(lib, i), duration, lib.sampling)
     moments = find_moments(times, curve, duration, config.moments)
     saliency = saliency_scores(times, curve, duration, clip_s=config.saliency_clip_s)
     best = int(np.argmax(curve))
@@ -187,7 +207,7 @@ def _hit(
         moments=[(round(s, 3), round(e, 3), round(sc, 6)) for s, e, sc in moments],
         saliency=[round(float(x), 6) for x in saliency],
         duration_s=duration,
-        best_time_s=float(times[best]),
+        best_time_s=float(state.times(lib, i)[best]),
         best_frame=best,
     )
 
@@ -203,7 +223,7 @@ def video_moments(
 ) -> VideoMoments:
     """Moments and saliency of one video for a normalised query vector."""
     curve = lib.frame_vectors(rec.id) @ np.asarray(query, dtype=np.float32)
-    times = lib.frame_times(rec.id)
+    times = cell_centres(lib.frame_times(rec.id), rec.duration_s, lib.sampling)
     moments = find_moments(times, curve, rec.duration_s, config.moments)
     saliency = saliency_scores(times, curve, rec.duration_s, clip_s=config.saliency_clip_s)
     return VideoMoments(
