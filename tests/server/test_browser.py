@@ -1,0 +1,239 @@
+"""The search page in a real browser: Debian's chromium driven by Playwright."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+    from conftest import Server
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="browser tests need Debian's chromium at /usr/bin/chromium "
+        "(as root: apt-get install chromium, or run make browser)",
+    ),
+]
+
+# Waits until the player has loaded the file and finished seeking, then pauses it so that the
+# time read next is where the page put it, not where playback has got to since.
+SETTLED_TIME = """() => new Promise((resolve) => {
+  const v = document.querySelector('#player');
+  const check = () => {
+    if (v.readyState >= 1 && !v.seeking && v.currentTime > 0 || v.readyState >= 2 && !v.seeking) {
+      v.pause();
+      resolve(v.currentTime);
+    } else {
+      setTimeout(check, 10);
+    }
+  };
+  check();
+})"""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def open_page(browser: Browser) -> Iterator[Callable[..., Page]]:
+    """``open_page(url, viewport)``: a fresh browser context; fails the test on a JS error."""
+    contexts = []
+    errors: list[str] = []
+
+    def _open(url: str, viewport: dict[str, int] | None = None) -> Page:
+        ctx = browser.new_context(viewport=viewport or DESKTOP)  # type: ignore[arg-type]
+        contexts.append(ctx)
+        page = ctx.new_page()
+        page.set_default_timeout(15_000)
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(url)
+        return page
+
+    yield _open
+    for ctx in contexts:
+        ctx.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def _wait_until(page: Page, expression: str, timeout_s: float = 15.0) -> None:
+    """Poll a JS expression from Python: the page's CSP forbids the eval that
+    ``Page.wait_for_function`` runs inside the page."""
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {expression}")
+        time.sleep(0.05)
+
+
+def _search(page: Page, text: str) -> None:
+    page.fill("#q", text)
+    page.press("#q", "Enter")
+    page.wait_for_selector("#results .card:not(.skeleton)")
+
+
+def _card_names(page: Page) -> list[str]:
+    return page.locator("#results .card .card-title").all_inner_texts()
+
+
+def _screenshot(page: Page, artifacts: Path, name: str, **kwargs: Any) -> None:
+    page.screenshot(path=str(artifacts / name), **kwargs)
+
+
+def test_search_then_play_a_moment(
+    server: Server, open_page: Callable[..., Page], artifacts: Path
+) -> None:
+    page = open_page(server.url + "/")
+    _wait_until(page, "document.querySelector('#library-status').textContent.includes('3 videos')")
+    _search(page, "red")
+    names = _card_names(page)
+    assert len(names) == 3 and names[0] == "red_8_14.mp4"
+    first = page.locator("#results .card").first
+    assert first.locator("img").evaluate("img => img.complete && img.naturalWidth > 0")
+    assert first.locator(".strip svg .band").count() >= 1
+    assert first.locator(".strip svg .curve-line").count() == 1
+    _screenshot(page, artifacts, "desktop-results.png")
+
+    chip = first.locator(".moment").first
+    start = float(chip.get_attribute("data-start") or "nan")
+    assert 7.0 <= start <= 9.0
+    chip.click()
+    assert abs(page.evaluate(SETTLED_TIME) - start) <= 0.3
+    assert chip.get_attribute("aria-pressed") == "true"
+    assert first.locator(".strip .band.active").count() == 1
+    assert "is-playing" in (first.get_attribute("class") or "")
+    assert page.locator("#player-title").inner_text() == "red_8_14.mp4"
+    assert page.locator("#player-strip .band.active").count() == 1
+    _screenshot(page, artifacts, "desktop-playing.png")
+
+    # another video's moment moves the highlight
+    other = page.locator("#results .card").nth(1).locator(".moment").first
+    other_start = float(other.get_attribute("data-start") or "nan")
+    other.click()
+    _wait_until(page, "document.querySelector('#player-title').textContent !== 'red_8_14.mp4'")
+    assert abs(page.evaluate(SETTLED_TIME) - other_start) <= 0.3
+    assert chip.get_attribute("aria-pressed") == "false"
+    assert other.get_attribute("aria-pressed") == "true"
+    assert first.locator(".strip .band.active").count() == 0
+
+
+def test_keyboard_only(server: Server, open_page: Callable[..., Page]) -> None:
+    page = open_page(server.url + "/")
+    _wait_until(page, "document.activeElement.id === 'q'")  # focused on load
+    page.keyboard.type("blue")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#results .card:not(.skeleton)")
+    assert _card_names(page)[0] == "blue_all.mp4"
+    for _ in range(30):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.classList.contains('moment')"):
+            break
+    else:
+        pytest.fail("Tab never reached a moment button")
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline not in ("", "none"), "the focused moment must show a visible focus ring"
+    start = float(page.evaluate("document.activeElement.dataset.start"))
+    page.keyboard.press("Space")
+    assert abs(page.evaluate(SETTLED_TIME) - start) <= 0.3
+    assert page.evaluate("document.activeElement.getAttribute('aria-pressed')") == "true"
+    page.keyboard.press("Escape")
+    assert page.locator("#player-panel").is_hidden()
+
+
+def test_phone_width(server: Server, open_page: Callable[..., Page], artifacts: Path) -> None:
+    page = open_page(server.url + "/", PHONE)
+    _search(page, "green")
+    assert _card_names(page)[0] == "green_then_yellow.mp4"
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    xs = page.locator("#results .card").evaluate_all(
+        "cards => cards.map(c => Math.round(c.getBoundingClientRect().left))"
+    )
+    assert len(set(xs)) == 1, "one column at phone width"
+    _screenshot(page, artifacts, "phone-results.png")
+    page.locator("#results .card").first.locator(".moment").first.click()
+    page.evaluate(SETTLED_TIME)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    page.evaluate("window.scrollTo(0, 0)")
+    _screenshot(page, artifacts, "phone-playing.png")
+
+
+def test_empty_library_message(
+    empty_server: Server, open_page: Callable[..., Page], artifacts: Path
+) -> None:
+    page = open_page(empty_server.url + "/")
+    msg = page.locator("#message")
+    msg.wait_for()
+    text = msg.inner_text()
+    assert "No videos yet" in text and "vidlens index VIDEOS --library" in text
+    _screenshot(page, artifacts, "empty-library.png")
+    page.fill("#q", "red")
+    page.press("#q", "Enter")
+    _wait_until(page, "!document.querySelector('#results').hasAttribute('aria-busy')")
+    assert "No videos yet" in msg.inner_text()
+
+
+def test_no_results_message(
+    server: Server, open_page: Callable[..., Page], artifacts: Path
+) -> None:
+    page = open_page(server.url + "/?q=magenta&min_score=0.5")
+    msg = page.locator("#message.message-empty")
+    msg.wait_for()
+    assert "No matches for “magenta”" in msg.inner_text()
+    assert "minimum score" in msg.inner_text()
+    assert page.locator("#results .card").count() == 0
+    _screenshot(page, artifacts, "no-results.png")
+
+
+def test_server_error_message(server: Server, open_page: Callable[..., Page]) -> None:
+    page = open_page(server.url + "/?q=" + "x" * 1001)
+    msg = page.locator("#message.message-error")
+    msg.wait_for()
+    assert "Search failed" in msg.inner_text() and "1000 characters" in msg.inner_text()
+
+
+def test_token_protected_server(
+    token_server: Server, open_page: Callable[..., Page], api_token: str
+) -> None:
+    page = open_page(token_server.url + "/")
+    page.locator("#token-form").wait_for()
+    page.fill("#token-input", api_token)
+    page.press("#token-input", "Enter")
+    _wait_until(page, "document.querySelector('#library-status').textContent.includes('3 videos')")
+    # a link with the token in the fragment works too, and the fragment is wiped from the URL
+    page = open_page(token_server.url + f"/?q=red#token={api_token}")
+    page.wait_for_selector("#results .card:not(.skeleton)")
+    assert api_token not in page.url
+    first = page.locator("#results .card").first
+    first.locator("img").evaluate(
+        "img => img.complete ? null : new Promise(r => img.addEventListener('load', r))"
+    )
+    assert first.locator("img").evaluate("img => img.naturalWidth > 0"), "?token= on <img>"
+    chip = first.locator(".moment").first
+    start = float(chip.get_attribute("data-start") or "nan")
+    chip.click()
+    assert abs(page.evaluate(SETTLED_TIME) - start) <= 0.3, "?token= on <video>"
