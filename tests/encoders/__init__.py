@@ -1,0 +1,1 @@
+"""Tests of the encoder registry and the built-in encoders."""
