@@ -34,10 +34,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import difflib
 import functools
 import hashlib
-import importlib.util
 import json
 import logging
 import os
@@ -45,11 +43,34 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import EncoderError
+from ._openclip_ops import (
+    _crop_or_pad,
+    _probe_frames,
+    _resize,
+    _resized_hw,
+    _target_hw,
+    _trimmable_text,
+    _TrimmableText,  # noqa: F401 - re-exported for tests and callers
+)
+from ._openclip_weights import (
+    CHECKPOINT_SUFFIXES,
+    CONFIG_FILENAME,
+    RANDOM_SEED,
+    RANDOM_WEIGHTS,
+    OpenClipSpec,
+    _checkpoint_file,
+    _local_file_hint,
+    _read_model_config,
+    _tag_weights,
+    _unknown_arch_error,
+    parse_openclip_spec,
+    weights_available,
+)
 from ._registry import EncoderConfig
 
 if TYPE_CHECKING:  # torch and open_clip are imported lazily: loading the registry stays cheap
@@ -70,21 +91,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
-CONFIG_FILENAME = "open_clip_config.json"  # open_clip's per-folder config (what the hub holds)
-RANDOM_WEIGHTS = "random"  # the PRETRAINED value for seeded random initialisation
-RANDOM_SEED = 0  # fixed, so that indexing and querying processes build identical weights
-# In a checkpoint folder, the file open_clip itself would pick first.
-_PREFERRED_CHECKPOINTS = (
-    "open_clip_model.safetensors",
-    "open_clip_pytorch_model.safetensors",
-    "open_clip_pytorch_model.bin",
-    "open_clip_pytorch_model.pth",
-    "model.safetensors",
-    "pytorch_model.bin",
-    "pytorch_model.pth",
-    "model.pth",
-)
 _DTYPE_NAMES = {
     "float32": "float32",
     "fp32": "float32",
@@ -107,334 +113,6 @@ _PROBE_TEXTS = (
 )
 _PREPROCESS_KEYS = ("size", "mode", "mean", "std", "interpolation", "resize_mode", "fill_color")
 _OFFLINE_VALUES = {"1", "on", "yes", "true"}
-
-
-def _local_file_hint(arch: str) -> str:
-    return f"--encoder openclip:{arch}//path/to/open_clip_model.safetensors"
-
-
-# --------------------------------------------------------------------------- spec parsing
-
-
-@dataclass(frozen=True)
-class OpenClipSpec:
-    """A parsed ``ARCH/PRETRAINED`` spec."""
-
-    arch: str  # open_clip architecture, or a label when the checkpoint carries its own config
-    pretrained: str  # as given; a tag in open_clip's spelling (lower case, '_')
-    kind: Literal["tag", "path", "random"]
-    path: Path | None = None  # the checkpoint file or folder (kind "path"), '~' expanded
-
-    @property
-    def encoder_id(self) -> str:
-        """``openclip:ARCH/PRETRAINED``, what a library's manifest records."""
-        return f"openclip:{self.arch}/{self.pretrained}"
-
-
-def _close(word: str, choices: list[str], n: int = 5) -> list[str]:
-    lowered = {c.lower(): c for c in choices}
-    matches = difflib.get_close_matches(word.lower(), list(lowered), n=n, cutoff=0.5)
-    return [lowered[m] for m in matches]
-
-
-def _unknown_arch_error(arch: str, spec: str, *, for_checkpoint: bool = False) -> EncoderError:
-    import open_clip
-
-    models = open_clip.list_models()
-    close = _close(arch, models)
-    did_you_mean = f"close matches: {', '.join(close)}" if close else "no close match"
-    msg = (
-        f"unknown open_clip architecture {arch!r} in 'openclip:{spec}'; {did_you_mean} "
-        f"(all {len(models)}: python -c 'import open_clip; print(open_clip.list_models())')"
-    )
-    if for_checkpoint:
-        msg += (
-            f"; a checkpoint of a custom architecture needs its open_clip config beside it "
-            f"(<checkpoint>.json or {CONFIG_FILENAME} with a 'model_cfg')"
-        )
-    return EncoderError(msg)
-
-
-def _looks_like_path(pretrained: str) -> bool:
-    # open_clip's tags are [a-z0-9_] only, so any of these characters means a file system path.
-    return any(ch in pretrained for ch in ("/", "\\", ".", "~"))
-
-
-def parse_openclip_spec(spec: str | None) -> OpenClipSpec:
-    """Parse ``ARCH/PRETRAINED`` (see the module docstring), rejecting unknown or ambiguous specs.
-
-    Architectures and tags are checked against open_clip's lists (errors name close choices);
-    paths are only checked when the encoder is created.
-    """
-    import open_clip
-
-    form = (
-        "write openclip:ARCH/PRETRAINED, e.g. openclip:ViT-B-32/openai, "
-        "openclip:ViT-B-32//path/to/open_clip_model.safetensors or openclip:ViT-B-32/random"
-    )
-    if spec is None or not spec.strip():
-        raise EncoderError(f"the openclip encoder needs a model: {form}")
-    spec = spec.strip()
-    arch, sep, pretrained = spec.partition("/")
-    if ":" in arch:
-        raise EncoderError(
-            f"'openclip:{spec}': open_clip schemas such as hf-hub: or local-dir: are not "
-            f"accepted; download the model and pass its checkpoint: openclip:ARCH//path/to/"
-            f"open_clip_model.safetensors"
-        )
-    if not sep:
-        tags = open_clip.list_pretrained_tags_by_model(arch)
-        example = f"openclip:{arch}/{tags[0]}" if tags else f"openclip:{arch}/{RANDOM_WEIGHTS}"
-        known = f" (tags of {arch}: {', '.join(tags)})" if tags else ""
-        raise EncoderError(
-            f"'openclip:{spec}' names no weights; {form}. For {arch}: {example}{known}, a local "
-            f"checkpoint, or {RANDOM_WEIGHTS}"
-        )
-    if not arch:
-        raise EncoderError(
-            f"'openclip:{spec}' starts with '/': the architecture comes first, so an absolute "
-            f"path reads openclip:ARCH//abs/path/checkpoint.safetensors"
-        )
-    if not pretrained:
-        raise EncoderError(f"'openclip:{spec}' ends with '/': {form}")
-
-    if pretrained == RANDOM_WEIGHTS:
-        if arch not in open_clip.list_models():
-            raise _unknown_arch_error(arch, spec)
-        return OpenClipSpec(arch, pretrained, "random")
-    if _looks_like_path(pretrained):
-        return OpenClipSpec(arch, pretrained, "path", Path(pretrained).expanduser())
-    if arch not in open_clip.list_models():
-        raise _unknown_arch_error(arch, spec)
-    tags = open_clip.list_pretrained_tags_by_model(arch)
-    tag = pretrained.lower().replace("-", "_")  # open_clip's own tag normalisation
-    if tag in tags:
-        return OpenClipSpec(arch, tag, "tag")
-    if Path(pretrained).exists():  # a bare file name in the working directory
-        return OpenClipSpec(arch, pretrained, "path", Path(pretrained))
-    close = _close(tag, tags)
-    did_you_mean = f"close matches: {', '.join(close)}; " if close else ""
-    raise EncoderError(
-        f"{pretrained!r} is not a pretrained tag of {arch} in 'openclip:{spec}'; {did_you_mean}"
-        f"tags of {arch}: {', '.join(tags) or '(none)'}; or pass a local checkpoint "
-        f"(openclip:{arch}//path/to/open_clip_model.safetensors) or {RANDOM_WEIGHTS}"
-    )
-
-
-# --------------------------------------------------------------------------- weights resolution
-
-
-def _hub_offline() -> bool:
-    flags = (os.environ.get(v, "") for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
-    return any(f.strip().lower() in _OFFLINE_VALUES for f in flags)
-
-
-def _unreachable(url: str, timeout_s: float = 3.0) -> str | None:
-    """Why ``url``'s host cannot be reached now; None if it can (or a proxy decides).
-
-    huggingface_hub retries an unreachable hub for about a minute; this fails in seconds."""
-    import socket
-    import urllib.parse
-    import urllib.request
-
-    if urllib.request.getproxies():
-        return None
-    parts = urllib.parse.urlsplit(url)
-    host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        with socket.create_connection((host, port), timeout=timeout_s):
-            return None
-    except OSError as exc:
-        return f"{host}:{port}: {exc}"
-
-
-def _hf_hub_cache() -> Path:
-    """The Hugging Face hub cache, resolved from the environment now (huggingface_hub's rules)."""
-    for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
-        if os.environ.get(var):
-            return Path(os.environ[var]).expanduser()
-    if os.environ.get("HF_HOME"):
-        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
-    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(xdg) / "huggingface" / "hub"
-
-
-def _url_cache() -> Path:
-    return Path(os.path.expanduser("~/.cache/clip"))  # open_clip's download_pretrained_from_url
-
-
-def _hub_files(tag_cfg: Mapping[str, Any]) -> tuple[str, list[str]] | None:
-    """(repo id, candidate file names) of a tag on the hub, in the order open_clip tries them."""
-    from open_clip.constants import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
-
-    hf_hub = str(tag_cfg.get("hf_hub") or "")
-    if not hf_hub:
-        return None
-    repo_id, filename = os.path.split(hf_hub)
-    filename = filename or HF_WEIGHTS_NAME
-    names = []
-    if filename == HF_WEIGHTS_NAME:
-        names.append(HF_SAFE_WEIGHTS_NAME)
-    elif filename.endswith((".bin", ".pth")):
-        names.append(filename[:-4] + ".safetensors")
-    names.append(filename)
-    return repo_id, names
-
-
-def _cached_tag_weights(arch: str, tag: str) -> Path | None:
-    """The cached checkpoint of ``arch``/``tag``, found without touching the network."""
-    import open_clip
-
-    tag_cfg = open_clip.get_pretrained_cfg(arch, tag)
-    if not tag_cfg:
-        return None
-    if tag_cfg.get("file"):
-        path = Path(tag_cfg["file"])
-        return path if path.is_file() else None
-    hub = _hub_files(tag_cfg)
-    if hub is not None:
-        try:
-            from huggingface_hub import try_to_load_from_cache
-        except ImportError:
-            pass
-        else:
-            repo_id, names = hub
-            for name in names:
-                found = try_to_load_from_cache(repo_id, name, cache_dir=_hf_hub_cache())
-                if isinstance(found, str) and os.path.isfile(found):
-                    return Path(found)
-    url = str(tag_cfg.get("url") or "")
-    if url:
-        path = _url_cache() / os.path.basename(url)
-        if path.is_file():
-            return path
-    return None
-
-
-def _tag_weights(spec: OpenClipSpec) -> Path:
-    """Local path of the tag's checkpoint: the caches, else a download unless offline."""
-    import open_clip
-
-    cached = _cached_tag_weights(spec.arch, spec.pretrained)
-    if cached is not None:
-        logger.info("weights for %s: %s (cache)", spec.encoder_id, cached)
-        return cached
-    tag_cfg = open_clip.get_pretrained_cfg(spec.arch, spec.pretrained)
-    hub = _hub_files(tag_cfg)
-    where = [f"the Hugging Face cache {_hf_hub_cache()}" + (f" ({hub[0]})" if hub else "")]
-    if tag_cfg.get("url"):
-        where.append(str(_url_cache()))
-    missing = (
-        f"the weights for {spec.arch}/{spec.pretrained} are not on this machine (looked in "
-        f"{' and '.join(where)})"
-    )
-    fix = (
-        f'fetch them where the hub is reachable (python -c "import open_clip; open_clip.'
-        f"create_model('{spec.arch}', pretrained='{spec.pretrained}')\") or pass a local file: "
-        f"{_local_file_hint(spec.arch)}"
-    )
-    if _hub_offline():
-        raise EncoderError(f"{missing} and HF_HUB_OFFLINE is set, so the hub is not asked; {fix}")
-    hub_lib = importlib.util.find_spec("huggingface_hub") is not None
-    source = os.environ.get("HF_ENDPOINT", "https://huggingface.co") if hub and hub_lib else ""
-    reason = _unreachable(source or str(tag_cfg.get("url") or "https://huggingface.co"))
-    if reason is not None:
-        raise EncoderError(f"{missing} and the model hub cannot be reached ({reason}); {fix}")
-    logger.info("downloading the weights for %s", spec.encoder_id)
-    try:
-        target = open_clip.download_pretrained(dict(tag_cfg))
-    except Exception as exc:  # no network, no such file, hub library missing: one clear error
-        raise EncoderError(
-            f"{missing} and the model hub could not be reached ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else ''}); {fix}"
-        ) from exc
-    if not target or not os.path.isfile(target):
-        raise EncoderError(f"{missing} and open_clip found no download for it; {fix}")
-    return Path(target)
-
-
-def _checkpoint_file(spec: OpenClipSpec) -> Path:
-    """The checkpoint file a path spec points at (a folder is searched like open_clip does)."""
-    assert spec.path is not None  # kind == "path"
-    path = spec.path
-    if not path.exists():
-        raise EncoderError(
-            f"checkpoint {str(path)!r} in {spec.encoder_id!r} does not exist (relative paths are "
-            f"read from {os.getcwd()}); check the path, or use a pretrained tag"
-        )
-    if path.is_dir():
-        for name in _PREFERRED_CHECKPOINTS:
-            if (path / name).is_file():
-                return path / name
-        found = sorted(p.name for p in path.iterdir() if p.suffix in CHECKPOINT_SUFFIXES)
-        if len(found) == 1:
-            return path / found[0]
-        raise EncoderError(
-            f"folder {str(path)!r} in {spec.encoder_id!r} holds "
-            + (f"several checkpoints ({', '.join(found)})" if found else "no checkpoint")
-            + f"; name the file: openclip:{spec.arch}/{path}/FILE.safetensors"
-        )
-    if path.suffix not in CHECKPOINT_SUFFIXES:
-        raise EncoderError(
-            f"checkpoint {str(path)!r} in {spec.encoder_id!r} is not one of "
-            f"{', '.join(CHECKPOINT_SUFFIXES)}; convert it to an open_clip state dict in "
-            f"safetensors"
-        )
-    return path
-
-
-def _read_model_config(checkpoint: Path) -> tuple[dict[str, Any], Path] | None:
-    """The open_clip config shipped with a checkpoint: ``<file>.json``, ``<stem>.json`` or
-    ``open_clip_config.json`` in its folder, each ``{"model_cfg": ..., "preprocess_cfg": ...}``."""
-    stem_json = checkpoint.with_suffix(".json")
-    candidates = [
-        (checkpoint.with_name(checkpoint.name + ".json"), True),
-        (stem_json, False),  # may be an unrelated JSON file: used only if it has a model_cfg
-        (checkpoint.parent / CONFIG_FILENAME, True),
-    ]
-    for candidate, must_be_config in candidates:
-        if not candidate.is_file():
-            continue
-        try:
-            data = json.loads(candidate.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            if not must_be_config:
-                continue
-            raise EncoderError(
-                f"open_clip config {str(candidate)!r} (beside checkpoint {str(checkpoint)!r}) is "
-                f"not readable JSON: {exc}; fix or remove it"
-            ) from exc
-        cfg = data.get("model_cfg") if isinstance(data, dict) else None
-        if isinstance(cfg, dict) and all(k in cfg for k in ("embed_dim", "vision_cfg", "text_cfg")):
-            return data, candidate
-        if must_be_config:
-            raise EncoderError(
-                f"open_clip config {str(candidate)!r} (beside checkpoint {str(checkpoint)!r}) has "
-                f"no 'model_cfg' with embed_dim, vision_cfg and text_cfg; write one like "
-                f"save_random_checkpoint does, or remove the file"
-            )
-    return None
-
-
-def weights_available(arch: str, pretrained: str) -> bool:
-    """Whether ``openclip:ARCH/PRETRAINED`` can be created without the network.
-
-    True for an existing local checkpoint, for a tag whose files are already in open_clip's caches
-    and for ``random``; False for anything else, unknown names included. Never downloads.
-    """
-    try:
-        spec = parse_openclip_spec(f"{arch}/{pretrained}")
-    except EncoderError:
-        return False
-    if spec.kind == "random":
-        return True
-    if spec.kind == "path":
-        try:
-            _checkpoint_file(spec)
-        except EncoderError:
-            return False
-        return True
-    return _cached_tag_weights(spec.arch, spec.pretrained) is not None
 
 
 # --------------------------------------------------------------------------- model building
@@ -737,122 +415,6 @@ def save_random_checkpoint(
 
 
 # --------------------------------------------------------------------------- preprocessing
-
-
-def _target_hw(size: Any) -> tuple[int, int]:
-    if isinstance(size, (tuple, list)):
-        return int(size[0]), int(size[1])
-    return int(size), int(size)
-
-
-def _resized_hw(h: int, w: int, th: int, tw: int, mode: str) -> tuple[int, int]:
-    """Output size of open_clip's eval resize (torchvision's rounding, so results match)."""
-    if mode == "squash":
-        return th, tw
-    if mode == "shortest" and th == tw:  # torchvision Resize(int): short side -> size
-        short, long = (w, h) if w <= h else (h, w)
-        new_long = int(th * long / short)
-        return (new_long, th) if w <= h else (th, new_long)
-    # ResizeKeepRatio: shortest edge (non-square target) or longest edge ('longest')
-    ratio = max(h / th, w / tw) if mode == "longest" else min(h / th, w / tw)
-    return round(h / ratio), round(w / ratio)
-
-
-def _resize(x: torch.Tensor, hw: tuple[int, int], interpolation: str) -> torch.Tensor:
-    import torch
-    import torch.nn.functional as F
-
-    mode = interpolation if interpolation in ("bilinear", "bicubic", "nearest") else "bicubic"
-    antialias = mode != "nearest"
-    if x.device.type == "cpu":
-        # torch's uint8 antialiased kernels match PIL to within one level and are ~20x faster
-        # than resizing floats; the NHWC-strided input is the layout they are fastest on.
-        return F.interpolate(x, size=hw, mode=mode, antialias=antialias)
-    y = F.interpolate(x.to(torch.float32), size=hw, mode=mode, antialias=antialias)
-    return y.clamp_(0, 255).round_()  # as if resized in uint8, like PIL
-
-
-def _crop_or_pad(x: torch.Tensor, th: int, tw: int, fill: int) -> torch.Tensor:
-    import torch.nn.functional as F
-
-    h, w = x.shape[-2:]
-    if h < th or w < tw:  # torchvision CenterCrop pads small images before cropping
-        ph, pw = max(th - h, 0), max(tw - w, 0)
-        x = F.pad(x, (pw // 2, (pw + 1) // 2, ph // 2, (ph + 1) // 2), value=fill)
-        h, w = x.shape[-2:]
-    top, left = round((h - th) / 2.0), round((w - tw) / 2.0)
-    return x[..., top : top + th, left : left + tw]
-
-
-# --------------------------------------------------------------------------- text trimming
-
-
-@dataclass(frozen=True)
-class _TrimmableText:
-    """A causal text transformer with EOT pooling, whose padding can be cut off exactly."""
-
-    owner: Any  # the CLIP model itself, or CustomTextCLIP's TextTransformer (an nn.Module)
-    pool_type: str  # "argmax" or "eos"
-    eos_id: int | None
-
-    def pooled_positions(self, tokens: torch.Tensor) -> torch.Tensor:
-        """(N,) index of the token each text's embedding is read from."""
-        if self.pool_type == "argmax":
-            return tokens.argmax(dim=-1)
-        return tokens.eq(-1 if self.eos_id is None else self.eos_id).int().argmax(dim=-1)
-
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """open_clip's text forward with the positional embedding and causal mask sliced to the
-        given length; positions after the pooled token cannot influence it under a causal mask."""
-        import torch
-        from open_clip.transformer import text_global_pool
-
-        m = self.owner
-        n = tokens.shape[1]
-        cast_dtype = m.transformer.get_cast_dtype()
-        x = m.token_embedding(tokens).to(cast_dtype)
-        x = x + m.positional_embedding[:n].to(cast_dtype)
-        x = m.transformer(x, attn_mask=m.attn_mask[:n, :n])
-        x = m.ln_final(x)
-        x = text_global_pool(x, tokens, self.pool_type, eos_token_id=self.eos_id)
-        proj = m.text_projection
-        if proj is not None:
-            x = proj(x) if isinstance(proj, torch.nn.Linear) else x @ proj
-        return x
-
-
-def _trimmable_text(model: torch.nn.Module) -> _TrimmableText | None:
-    import open_clip
-    from open_clip.transformer import TextTransformer
-
-    if isinstance(model, open_clip.CLIP):
-        owner: Any = model
-        pool_type, eos_id = model.text_pool_type, getattr(model, "text_eos_id", None)
-    elif isinstance(getattr(model, "text", None), TextTransformer):
-        text: Any = model.text
-        if text.cls_emb is not None or text.use_pad_mask:
-            return None
-        owner, pool_type, eos_id = text, text.pool_type, text.eos_id
-    else:
-        return None
-    if getattr(owner, "attn_mask", None) is None or pool_type not in ("argmax", "eos"):
-        return None  # bidirectional or last-token pooling: padding changes the result
-    return _TrimmableText(owner, pool_type, eos_id)
-
-
-# --------------------------------------------------------------------------- the encoder
-
-
-def _probe_frames(size: int, n: int = 4) -> np.ndarray:
-    """Deterministic smooth test images, uint8 ``(n, size, size, 3)``."""
-    import torch
-    import torch.nn.functional as F
-
-    low = np.random.default_rng(0).integers(0, 256, (n, 3, 4, 4)).astype(np.float32)
-    up = F.interpolate(torch.from_numpy(low), size=(size, size), mode="bilinear")
-    return up.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
-
-
 def _min_cosine(a: np.ndarray, b: np.ndarray) -> float:
     a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
     b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
