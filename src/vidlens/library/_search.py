@@ -159,19 +159,26 @@ def search(
     if n_videos == 0:
         return SearchResults(query=label, results=[])
     query = np.asarray(query, dtype=np.float32)
+    all_sims: np.ndarray | None = None
     if state.matrix.shape[0] > config.exact_max_rows:
         ann = state.ensure_ann(lib)
         rows = ann.search(query, config.ann_candidate_frames)
         owners = np.searchsorted(state.row_starts, rows, side="right") - 1
         candidates = np.unique(owners[owners >= 0])
-        best = np.array([state.curve(int(i), query).max() for i in candidates])
+        curve_of = {int(i): state.curve(int(i), query) for i in candidates}
+        best = np.array([curve_of[int(i)].max() for i in candidates])
     else:
-        best = _per_video_max(state, state.matrix @ query)
+        all_sims = state.matrix @ query  # one pass over every stored frame
+        best = _per_video_max(state, all_sims)
         candidates = np.arange(n_videos)
     if len(candidates) > config.max_scored_videos:
         keep = np.argsort(-best, kind="stable")[: config.max_scored_videos]
         candidates = candidates[keep]
-    curves = [state.curve(int(i), query) for i in candidates]
+    if all_sims is not None:  # slice the curves out of the pass above instead of recomputing
+        starts, counts = state.row_starts[candidates], state.row_counts[candidates]
+        curves = [all_sims[s : s + n] for s, n in zip(starts, counts, strict=True)]
+    else:
+        curves = [curve_of[int(i)] for i in candidates]
     agg = config.aggregation
     needs_vectors = agg.method in ("mean", "xpool")
     vectors = None
