@@ -47,5 +47,9 @@ typecheck: setup
 
 check: lint typecheck test
 
+# Reproduce the shipped offline model src/vidlens/models/vidlens-tiny* (seeded; about an hour on 2 CPU cores).
+tiny-model: setup
+	PY=$(PY) bash scripts/train_tiny.sh cpu
+
 clean:
 	rm -rf vidlens-library demo-media test-artifacts .pytest_cache .mypy_cache .ruff_cache

@@ -5,7 +5,7 @@ exact seconds (moments), highlight scores per 2-s clip, zero-/few-shot labels, a
 evaluation in the community's formats.
 
 >>> import vidlens
->>> with vidlens.Library.open("my-lib", encoder="colour-test", create=True) as lib:  # doctest: +SKIP
+>>> with vidlens.Library.open("lib", encoder="colour-test", create=True) as lib:  # doctest: +SKIP
 ...     lib.index(["videos/"])
 ...     hits = lib.search("a red car", top_k=5)
 """

@@ -397,9 +397,13 @@ def _attach_optional_groups() -> None:
         main.add_command(eval_group)
     from .classify_cli import classify
     from .server.cli import serve
+    from .synth.cli import synth_command
+    from .train.cli import train_command
 
     main.add_command(classify)
     main.add_command(serve)
+    main.add_command(synth_command)
+    main.add_command(train_command)
 
 
 _attach_optional_groups()

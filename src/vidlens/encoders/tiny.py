@@ -1,0 +1,160 @@
+"""``vidlens-tiny``: the small video-text model shipped inside the package, for offline use.
+
+A custom open_clip architecture (ViT 64 px / patch 8 / width 128 / 4 layers; text width 128 /
+4 layers / context 32; embeddings 256) trained by ``vidlens train`` on the synthetic world
+(``scripts/train_tiny.sh``). It understands *that* world — coloured, textured shapes on plain,
+gradient or noisy backgrounds that move, grow, shrink, spin, bounce, appear, disappear and change
+colour — not real footage; it is the default encoder only when no pretrained CLIP weights are on
+the machine, so that search, moments and the demo are meaningful offline.
+
+Files (package data ``vidlens/models/``): ``vidlens-tiny.safetensors`` (open_clip weights, fp16),
+``vidlens-tiny.safetensors.json`` (its open_clip config, read by the open_clip backend) and
+``vidlens-tiny.temporal.safetensors`` (the temporal head).
+
+How the temporal head is used: the engine indexes and searches per-FRAME embeddings (frame
+similarity curves give moments), so the encoder registered as ``vidlens-tiny`` is exactly the
+open_clip frame and text towers. The temporal head pools a video's stored frame embeddings into
+one video embedding that can tell the order of states (left vs right, grow vs shrink), which a
+single frame cannot; it is a separate, video-level scoring path (:func:`temporal_video_scores`,
+used by ``scripts/eval_synth.py`` for its motion-direction measurement), not part of search.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import EncoderError
+from ._registry import EncoderConfig
+
+if TYPE_CHECKING:
+    from .openclip import OpenClipEncoder
+
+__all__ = [
+    "TINY_ENCODER_ID",
+    "create_tiny_encoder",
+    "install_model",
+    "load_temporal_head",
+    "model_available",
+    "model_path",
+    "temporal_video_scores",
+]
+
+logger = logging.getLogger(__name__)
+
+TINY_ENCODER_ID = "vidlens-tiny"
+MODEL_FILE = "vidlens-tiny.safetensors"
+HEAD_FILE = "vidlens-tiny.temporal.safetensors"
+_HEAD_KEY = "vidlens_temporal_head"
+
+
+def _models_dir() -> Path:
+    return Path(str(resources.files("vidlens"))) / "models"
+
+
+def model_path() -> Path:
+    """Where the shipped checkpoint lives (it may be absent in a source checkout)."""
+    return _models_dir() / MODEL_FILE
+
+
+def model_available() -> bool:
+    """Whether the shipped checkpoint and its config are installed."""
+    path = model_path()
+    return path.is_file() and path.with_name(path.name + ".json").is_file()
+
+
+def create_tiny_encoder(spec: str | None, config: EncoderConfig) -> OpenClipEncoder:
+    """Entry-point factory for ``vidlens-tiny`` (no spec): the shipped checkpoint through the
+    open_clip backend, reported under the id ``vidlens-tiny``."""
+    from .openclip import OpenClipEncoder, OpenClipSpec
+
+    if spec is not None:
+        raise EncoderError(
+            f"vidlens-tiny takes no spec (got 'vidlens-tiny:{spec}'); for another checkpoint "
+            f"of the same architecture use openclip:vidlens-tiny//path/to/model.safetensors"
+        )
+    path = model_path()
+    if not model_available():
+        raise EncoderError(
+            f"the vidlens-tiny model is not installed ({path} is missing); build it with "
+            f"`make tiny-model` (scripts/train_tiny.sh) or reinstall vidlens"
+        )
+    encoder = OpenClipEncoder(OpenClipSpec(TINY_ENCODER_ID, str(path), "path", path), config)
+    encoder.id = TINY_ENCODER_ID
+    return encoder
+
+
+def load_temporal_head(path: str | Path | None = None, device: str = "cpu") -> Any | None:
+    """The temporal head of a checkpoint (default: the shipped one), or None if it has none.
+
+    Returns a :class:`vidlens.train.model.TemporalHead` in eval mode, float32.
+    """
+    import torch
+    from safetensors.torch import load_file
+
+    from ..train.model import TemporalHead, TemporalHeadConfig
+
+    ckpt = Path(path) if path is not None else model_path()
+    side = ckpt.with_name(ckpt.name + ".json")
+    if not side.is_file():
+        raise EncoderError(f"{side} not found: no config beside checkpoint {ckpt}")
+    data = json.loads(side.read_text(encoding="utf-8"))
+    head_info = data.get(_HEAD_KEY)
+    if not head_info:
+        return None
+    fields = {k: v for k, v in head_info.items() if k != "file"}
+    head = TemporalHead(int(data["model_cfg"]["embed_dim"]), TemporalHeadConfig(**fields))
+    state = load_file(str(ckpt.with_name(head_info["file"])))
+    head.load_state_dict({k: v.to(torch.float32) for k, v in state.items()})
+    return head.to(device).eval()
+
+
+def temporal_video_scores(
+    head: Any, frame_vectors_per_video: list[np.ndarray], text_vectors: np.ndarray
+) -> np.ndarray:
+    """Video-level cosine scores ``(n_texts, n_videos)`` through the temporal head.
+
+    Args:
+        frame_vectors_per_video: each video's stored frame embeddings ``(T_i, D)`` in time order
+            (e.g. :meth:`vidlens.Library.frame_vectors`); L2-normalised here.
+        text_vectors: ``(n_texts, D)`` text embeddings.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    videos = []
+    with torch.inference_mode():
+        for vec in frame_vectors_per_video:
+            x = torch.from_numpy(np.asarray(vec, dtype=np.float32))
+            x = F.normalize(x, dim=-1)[None]
+            videos.append(F.normalize(head(x), dim=-1)[0].numpy())
+    v = np.stack(videos)
+    t = np.asarray(text_vectors, dtype=np.float32)
+    t = t / np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-12)
+    return t @ v.T
+
+
+def install_model(train_out: str | Path, target_dir: str | Path | None = None) -> Path:
+    """Copy a ``vidlens train`` export (``model.safetensors`` + ``.json`` + temporal head) into
+    the package's ``models/`` folder under the ``vidlens-tiny`` names; return the checkpoint."""
+    src = Path(train_out)
+    dst = Path(target_dir) if target_dir is not None else _models_dir()
+    dst.mkdir(parents=True, exist_ok=True)
+    side = json.loads((src / "model.safetensors.json").read_text(encoding="utf-8"))
+    shutil.copyfile(src / "model.safetensors", dst / MODEL_FILE)
+    head = side.get(_HEAD_KEY)
+    if head:
+        shutil.copyfile(src / head["file"], dst / HEAD_FILE)
+        side[_HEAD_KEY] = {**head, "file": HEAD_FILE}
+    training = side.get("vidlens_training")
+    if training:  # keep the recipe, drop machine-specific paths' noise
+        side["vidlens_training"] = {k: training[k] for k in ("config", "steps", "history")
+                                    if k in training}  # fmt: skip
+    (dst / (MODEL_FILE + ".json")).write_text(json.dumps(side, indent=2) + "\n", "utf-8")
+    return dst / MODEL_FILE
