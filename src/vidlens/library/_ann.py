@@ -10,8 +10,13 @@ products rather than FAISS's own k-means: the faiss-cpu wheel searches batches o
 ``distance_compute_blas_threshold`` (128k) queries without BLAS, which made the build several
 times slower than one numpy ``sgemm`` per chunk (bench/query.py measures both).
 
-Parameters (measured with ``bench/query.py --sweep`` on 1M clustered 512-d vectors):
-``nlist ~ sqrt(n)`` lists and ``NPROBE`` lists probed per query.
+Parameters, from ``bench/query.py --sweep`` on 1M clustered 512-d vectors (2 shared cores):
+``nlist ~ sqrt(n)`` lists and ``NPROBE`` = 32 lists probed per query give recall@100 0.9998 at
+~6 ms per query (recall saturates at nprobe 16 there; 32 leaves a margin for real embeddings),
+and build in ~20-35 s (the previous 4*sqrt(n) lists trained by FAISS took ~310 s). A single query
+runs on one thread: splitting its lists across threads (``parallel_mode`` 1) was 3-10x slower
+at p95 on a shared machine. fp16 codes rank the top 100 like exact search; 8-bit codes would
+halve the index (0.5 GB at 1M) at recall@100 0.9875.
 """
 
 from __future__ import annotations
