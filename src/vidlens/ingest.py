@@ -313,7 +313,7 @@ def index_paths(
     job = lib.start_job("index " + " ".join(str(p) for p in paths))
     files, missing = discover(paths)
     report.failed.extend(missing)
-    todo, seen_ids = _plan(lib, files, cfg, report)
+    todo = _plan(lib, files, cfg, report)
     report.timings["discover_s"] = time.perf_counter() - t_start
     event = ProgressEvent(files_total=len(todo))
     if progress:
@@ -333,13 +333,12 @@ def index_paths(
             report.timings["frames_per_s"] = report.frames / report.timings["wall_s"]
         with contextlib.suppress(Exception):
             lib.finish_job(job, status, report.to_dict())
-    del seen_ids
     return report
 
 
 def _plan(
     lib: Library, files: list[Path], cfg: IngestConfig, report: IndexReport
-) -> tuple[dict[str, _Pending], set[str]]:
+) -> dict[str, _Pending]:
     """Decide per file: skip (unchanged, moved or duplicate) or decode."""
     todo: dict[str, _Pending] = {}
     seen: set[str] = set()
@@ -381,7 +380,7 @@ def _plan(
             report.skipped += 1
             continue
         todo[vid] = _Pending(path, vid, st.st_size, st.st_mtime_ns)
-    return todo, seen
+    return todo
 
 
 def _fail(

@@ -17,7 +17,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -730,6 +730,3 @@ def _load_query_image(image: str | os.PathLike[str] | np.ndarray) -> np.ndarray:
     if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:
         raise QueryError(f"query image must be uint8 (H, W, 3), got {arr.dtype} {arr.shape}")
     return arr
-
-
-ProgressFn = Callable[..., None]
