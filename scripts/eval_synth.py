@@ -13,6 +13,7 @@ highlights, zero-shot action recognition and motion direction through the engine
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import os
@@ -31,6 +32,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--count", type=int, default=None, help="videos per split (default 500/200)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--encoder", default="vidlens-tiny")
+    ap.add_argument(
+        "--checkpoint",
+        default=None,
+        help="a `vidlens train` export (DIR/model.safetensors) to measure instead of the shipped "
+        "model, with its temporal head",
+    )
     ap.add_argument("--fps", type=float, default=1.0, help="engine sampling rate")
     ap.add_argument("--workers", type=int, default=1, help="decode / render processes")
     ap.add_argument(
@@ -39,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         default=1,
         help="torch threads (1: on a shared CPU more threads thrash)",
     )
+    ap.add_argument("--out", default=None, help="results JSON (default BUILD/eval-synth.json)")
     args = ap.parse_args(argv)
     import torch
 
@@ -52,7 +60,12 @@ def main(argv: list[str] | None = None) -> int:
 
     if "vidlens-tiny" not in list_encoders():  # entry point not installed yet (editable checkout)
         register_encoder("vidlens-tiny", create_tiny_encoder)
-    head = load_temporal_head() if args.encoder == "vidlens-tiny" else None
+    head = None
+    if args.checkpoint:
+        args.encoder = f"openclip:vidlens-tiny//{Path(args.checkpoint).resolve()}"
+        head = load_temporal_head(args.checkpoint)
+    elif args.encoder == "vidlens-tiny":
+        head = load_temporal_head()
     build = Path(args.build)
     results = {}
     for split in args.splits:
@@ -60,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         data = build / "synth" / f"{split}-{count}-seed{args.seed}"
         generate(data, count=count, seed=args.seed, split=split, workers=args.workers)
         tag = args.encoder.replace(":", "_").replace("/", "_")
+        if args.checkpoint:
+            digest = hashlib.sha256(Path(args.checkpoint).read_bytes()).hexdigest()[:12]
+            tag = f"checkpoint-{digest}"
         lib = build / "eval-libraries" / f"{tag}-{split}-{count}-seed{args.seed}-fps{args.fps:g}"
         results[split] = evaluate_encoder_on_synth(
             data, lib, encoder=args.encoder, fps=args.fps, temporal_head=head, workers=args.workers
@@ -70,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         for k in ("t2v_R@1", "moment_R1@0.5", "action_top1"):
             drop[k] = round(results["test"][k] - results["compositional"][k], 4)
         results["compositional_drop"] = drop
-    out = build / "eval-synth.json"
+    out = Path(args.out) if args.out else build / "eval-synth.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(results, indent=2))

@@ -120,3 +120,45 @@ def test_hard_negatives_are_other_actions_of_the_same_object(
     assert batch.clip_pos.shape == (8, len(batch.texts))
     # a counterfactual is (almost always) false of the clip it was made from
     assert batch.clip_pos[:, 8:].mean() < 0.2
+
+
+def test_generic_captions_are_true_of_every_object_doing_the_action(
+    micro_set: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from vidlens.synth.world import phrase_matches
+
+    data, _ = micro_set
+    cache = build_cache(data, tmp_path / "cache", image_size=32, fps=2.0)
+    sampler = ClipSampler(cache, batch_size=8, frames_per_clip=4, seed=0, generic_captions=1.0)
+    seen = 0
+    for epoch in range(3):
+        for batch in sampler.epoch(epoch):
+            for j in np.nonzero(batch.is_event)[0]:
+                text = batch.texts[j]
+                assert text.split()[0] in ("something", "a", "an", "one"), text
+                assert not any(s in text for s in ("circle", "square", "triangle", "star"))
+                seen += 1
+            # the truth table follows the world, for every clip of the batch (not only the
+            # caption's own): a generic caption is true wherever any object does the action
+            assert batch.frame_pos[:, np.nonzero(batch.is_event)[0]].any(axis=0).all()
+    assert seen > 10
+    # the per-frame truth of a generic phrase is exactly "some object does it now"
+    v = cache.videos[0]
+    ev = v.events[0]
+    from vidlens.synth.world import Phrase
+
+    inside = (ev.start_s + ev.end_s) / 2
+    assert phrase_matches(v, Phrase(action=ev.action), inside)
+    other = [e for e in v.events if e.action == ev.action]
+    outside = [t for t in np.arange(0, v.duration_s, 0.5)
+               if not any(e.start_s <= t <= e.end_s for e in other)]  # fmt: skip
+    assert outside and not any(phrase_matches(v, Phrase(action=ev.action), t) for t in outside)
+
+
+def test_config_rejects_bad_temperature_and_generic_share(tmp_path: Path) -> None:
+    from vidlens.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="init_temperature"):
+        TrainConfig(data="d", out_dir=str(tmp_path), init_temperature=0.001)
+    with pytest.raises(ConfigError, match="generic_captions"):
+        TrainConfig(data="d", out_dir=str(tmp_path), generic_captions=1.5)

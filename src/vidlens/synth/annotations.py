@@ -46,6 +46,7 @@ __all__ = [
     "action_verb",
     "class_prompts",
     "event_caption",
+    "generic_event_caption",
     "moment_records",
     "object_phrase",
     "read_world",
@@ -75,6 +76,14 @@ _VERBS: dict[str, tuple[str, ...]] = {
     "change_colour": ("turns {to}", "changes colour to {to}", "changes from {frm} to {to}"),
     "bounce": ("bounces", "jumps up and down", "hops"),
 }
+# Captions of an action whose subject is any object (the trainer's generic captions).
+_GENERIC_TEMPLATES = (
+    "something {verb}",
+    "a shape {verb}",
+    "an object that {verb}",
+    "an object {verb}",
+    "one of the shapes {verb}",
+)
 # Zero-shot class prompts (the Kinetics labels in a sentence a caption could contain).
 _CLASS_TEMPLATES = ("something {verb}", "a shape {verb}", "an object that {verb}")
 
@@ -105,6 +114,18 @@ def action_verb(ev: Event, video: VideoSpec, rng: np.random.Generator) -> str:
         frm = object_state(video, ev.obj, ev.start_s).colour
         verb = verb.format(frm=frm, to=ev.to_colour)
     return verb
+
+
+def generic_event_caption(video: VideoSpec, ev: Event, rng: np.random.Generator) -> Caption:
+    """An action without its subject: ``"something spins"``, ``"a shape turns cyan"``; true of
+    any object doing it."""
+    raw = _pick(rng, _VERBS[ev.action])
+    frm = object_state(video, ev.obj, ev.start_s).colour
+    verb = raw.format(frm=frm, to=ev.to_colour) if ev.action == "change_colour" else raw
+    phrase = Phrase(
+        colour=frm if "{frm}" in raw else None, action=ev.action, to_colour=ev.to_colour
+    )
+    return Caption(_pick(rng, _GENERIC_TEMPLATES).format(verb=verb), phrase)
 
 
 def event_caption(video: VideoSpec, ev: Event, rng: np.random.Generator) -> Caption:

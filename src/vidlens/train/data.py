@@ -27,7 +27,13 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, MediaError
-from ..synth.annotations import Caption, event_caption, read_world, retrieval_captions
+from ..synth.annotations import (
+    Caption,
+    event_caption,
+    generic_event_caption,
+    read_world,
+    retrieval_captions,
+)
 from ..synth.world import ACTIONS, COLOURS, VideoSpec, phrase_matches
 
 __all__ = ["Batch", "ClipSampler", "FrameCache", "build_cache"]
@@ -167,6 +173,7 @@ class ClipSampler:
         video_clips_per_video: int = 1,
         context_s: tuple[float, float] = (0.5, 3.0),
         hard_negatives: int = 0,
+        generic_captions: float = 0.0,
     ) -> None:
         if batch_size < 2 or frames_per_clip < 1:
             raise ConfigError("batch_size must be >= 2 and frames_per_clip >= 1")
@@ -176,6 +183,7 @@ class ClipSampler:
         self.seed = seed
         self.context_s = context_s
         self.hard_negatives = hard_negatives
+        self.generic_captions = generic_captions
         items: list[_Item] = []
         for i, v in enumerate(cache.videos):
             items.extend(_Item(i, e) for e in range(len(v.events)))
@@ -209,6 +217,8 @@ class ClipSampler:
     def _caption(self, item: _Item, rng: np.random.Generator) -> Caption:
         v = self.cache.videos[item.video]
         if item.event >= 0:
+            if self.generic_captions > 0 and rng.random() < self.generic_captions:
+                return generic_event_caption(v, v.events[item.event], rng)
             return event_caption(v, v.events[item.event], rng)
         caps = retrieval_captions(v, rng=rng)
         return caps[int(rng.integers(len(caps)))]
@@ -258,7 +268,8 @@ class ClipSampler:
                 if not about_any[j] and it.video != items[owners[j]].video:
                     continue
                 v = c.videos[it.video]
-                if not any(o.shape == cap.phrase.shape for o in v.objects):
+                shape = cap.phrase.shape
+                if shape is not None and not any(o.shape == shape for o in v.objects):
                     continue
                 for k in range(t):
                     frame_pos[i * t + k, j] = phrase_matches(v, cap.phrase, float(times[i, k]))

@@ -72,9 +72,11 @@ class TrainConfig:
     batch_size: int = 32  # clips per step
     frames_per_clip: int = 8
     hard_negatives: int = 0  # per event clip: captions of its object doing other actions
+    generic_captions: float = 0.0  # share of event clips captioned without their object
     lr: float = 5e-4
     weight_decay: float = 0.05
     warmup_steps: int = 100
+    init_temperature: float = 0.07  # starting softmax temperature of every loss (learned)
     frame_loss_weight: float = 1.0
     temporal_loss_weight: float = 1.0
     mean_loss_weight: float = 1.0
@@ -89,6 +91,13 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 2 or self.frames_per_clip < 1:
             raise ConfigError("epochs >= 1, batch_size >= 2 and frames_per_clip >= 1 are needed")
+        if not (1 / MAX_LOGIT_SCALE <= self.init_temperature <= 1.0):
+            raise ConfigError(
+                f"init_temperature must be within {1 / MAX_LOGIT_SCALE}..1, "
+                f"got {self.init_temperature}"
+            )
+        if not (0.0 <= self.generic_captions <= 1.0):
+            raise ConfigError(f"generic_captions must be within 0..1, got {self.generic_captions}")
         if self.lr <= 0 or self.warmup_steps < 0:
             raise ConfigError(
                 f"lr must be > 0 and warmup_steps >= 0, got {self.lr}, {self.warmup_steps}"
@@ -384,6 +393,10 @@ def train(cfg: TrainConfig, *, resume: bool = False, show_progress: bool = True)
         open_clip.load_checkpoint(clip, cfg.init, strict=True, weights_only=True)
     torch.manual_seed(cfg.seed)
     model: Any = VideoClip(clip, head_cfg, int(model_cfg["embed_dim"])).to(device)
+    with torch.no_grad():
+        if cfg.init is None:
+            model.clip.logit_scale.fill_(math.log(1 / cfg.init_temperature))
+        model.frame_logit_scale.fill_(math.log(1 / cfg.init_temperature))
     tokenizer = open_clip.SimpleTokenizer(context_length=model_cfg["text_cfg"]["context_length"])
     mean = torch.tensor(pp["mean"], device=device).view(1, 3, 1, 1)
     std = torch.tensor(pp["std"], device=device).view(1, 3, 1, 1)
@@ -396,7 +409,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, show_progress: bool = True)
         val_cache = build_cache(cfg.val_data, cache_dir, image_size=image_size, fps=cfg.cache_fps,
                                 limit=cfg.limit_val_videos)  # fmt: skip
     sampler = ClipSampler(cache, batch_size=cfg.batch_size, frames_per_clip=cfg.frames_per_clip,
-                          seed=cfg.seed, hard_negatives=cfg.hard_negatives)  # fmt: skip
+                          seed=cfg.seed, hard_negatives=cfg.hard_negatives,
+                          generic_captions=cfg.generic_captions)  # fmt: skip
     per_epoch = sampler.steps_per_epoch()
     if per_epoch < 1:
         raise ConfigError(
