@@ -22,6 +22,10 @@ the exact path's latency, the one-off index build time, and the memory the searc
     .venv/bin/python bench/query.py                 # 100k and 1M
     .venv/bin/python bench/query.py --sweep         # plus the ANN parameter sweep at 1M
     .venv/bin/python bench/query.py --smoke         # 5k vectors
+    .venv/bin/python bench/query.py --threads 0     # BLAS/torch threads as the libraries default
+
+Queries run on one BLAS/torch/faiss thread by default, as ``vidlens serve`` runs them
+(``ServerConfig.query_threads``); on a busy machine extra threads stall small products.
 """
 
 from __future__ import annotations
@@ -604,6 +608,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "own k-means, the old build), HNSW32",
     )
     p.add_argument("--sweep-nprobe", default="8,16,32,64,128", help="nprobe values to sweep")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="BLAS/torch/faiss threads per query, as `vidlens serve` runs them (its "
+        "query_threads); 0 keeps the libraries' defaults",
+    )
     p.add_argument("--smoke", action="store_true", help="5k vectors, 8 queries")
     p.add_argument("--out-dir", default=None, help="folder for figures and media (bench/out)")
     p.add_argument("--out", default="query")
@@ -627,11 +638,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.out_dir:
         C.set_out_dir(args.out_dir)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    import faiss
+    from vidlens._threads import limit_query_threads
+
+    threads = limit_query_threads(args.threads) if args.threads else {}
+    import faiss  # after the limits: faiss reads OMP_NUM_THREADS when it loads
 
     print(f"# vidlens query benchmark, {C.load_note()}; latencies are noisy on a shared machine")
     print(f"# faiss {faiss.__version__}, numpy {np.__version__}, dim {DIM}, {args.queries} queries")
-    results: dict[str, Any] = {"machine": C.machine_info(), "args": vars(args).copy()}
+    print(f"# threads per query: {threads or 'library defaults'}")
+    results: dict[str, Any] = {
+        "machine": C.machine_info(),
+        "args": vars(args).copy(),
+        "threads_per_query": threads,
+    }
     sizes: dict[str, Any] = {}
     for total in args.sizes:
         sizes[str(total)] = bench_size(total, args)

@@ -163,3 +163,24 @@ def test_batch_scores_equal_one_video_at_a_time(lengths: list[int], method: str,
     ]
     np.testing.assert_allclose(batch, single, atol=1e-12)
     assert np.all(np.abs(batch) <= 1 + 1e-9)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        arrays(
+            np.float64,
+            st.integers(1, 15),
+            elements=st.sampled_from([0.2, 0.25, 0.3]) | st.floats(-1, 1, allow_nan=False),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    st.integers(1, 12),  # both the per-video-max passes (k <= 8) and the sorting path
+)
+def test_topk_mean_is_exactly_the_mean_of_the_best_frames_added_best_first(
+    videos: list[np.ndarray], k: int
+) -> None:
+    got = score_videos(videos, AggregationConfig(method="topk-mean", k=k))
+    want = [sum(sorted(v.tolist(), reverse=True)[:k]) / min(k, v.size) for v in videos]
+    assert got.tolist() == want

@@ -47,6 +47,10 @@ _POOLING_METHODS = ("mean", "xpool")
 
 # Below this norm a pooled embedding is treated as zero (frames that cancel out): its cosine is 0.
 _MIN_NORM = 1e-12
+# topk-mean finds each video's best frames by k passes of a per-video max up to this k (a pass
+# is a few O(frames) steps; 200k frames in 111 videos: ~5x faster than sorting), beyond it by
+# sorting every video's frames. Both add a video's best frames best first: the same sums.
+_TOPK_BY_PASSES = 8
 
 Float64Array = NDArray[np.float64]
 
@@ -179,14 +183,50 @@ def _topk_mean(
     lengths: NDArray[np.intp],
     k: int,
 ) -> Float64Array:
+    k_per_video = np.minimum(lengths, k)
+    if k <= _TOPK_BY_PASSES:
+        totals = _topk_sums_by_passes(sims, video_of_frame, starts, k_per_video)
+    else:
+        totals = _topk_sums_by_sorting(sims, video_of_frame, starts, lengths, k_per_video)
+    return totals / k_per_video
+
+
+def _topk_sums_by_passes(
+    sims: Float64Array,
+    video_of_frame: NDArray[np.intp],
+    starts: NDArray[np.intp],
+    k_per_video: NDArray[np.intp],
+) -> Float64Array:
+    """Each video's ``k`` best similarities summed best first: ``k`` passes of a segment max."""
+    remaining = sims.copy()
+    position = np.arange(sims.size)
+    totals = np.zeros(starts.size, dtype=np.float64)
+    for j in range(int(k_per_video.max())):
+        best = np.maximum.reduceat(remaining, starts)
+        take = j < k_per_video
+        totals[take] += best[take]
+        # Drop each video's best (its first occurrence) before the next pass.
+        first = np.where(remaining == best[video_of_frame], position, sims.size)
+        remaining[np.minimum.reduceat(first, starts)[take]] = -np.inf
+    return totals
+
+
+def _topk_sums_by_sorting(
+    sims: Float64Array,
+    video_of_frame: NDArray[np.intp],
+    starts: NDArray[np.intp],
+    lengths: NDArray[np.intp],
+    k_per_video: NDArray[np.intp],
+) -> Float64Array:
+    """Each video's ``k`` best similarities summed best first, by sorting every video's frames."""
     # Sort by (video, similarity descending): each video's best frames come first in its segment.
     order = np.lexsort((-sims, video_of_frame))
     ranked = sims[order]
     rank_in_video = np.arange(sims.size) - np.repeat(starts, lengths)
-    k_per_video = np.minimum(lengths, k)
     take = rank_in_video < k_per_video[video_of_frame]
-    totals = np.bincount(video_of_frame[take], weights=ranked[take], minlength=starts.size)
-    return totals / k_per_video
+    return np.bincount(video_of_frame[take], weights=ranked[take], minlength=starts.size).astype(
+        np.float64, copy=False
+    )
 
 
 def _segment_softmax(

@@ -34,15 +34,18 @@ boundaries, and every mean over a window is weighted by the seconds each frame s
 
 Cost is O(T + proposals); there are about ``8 * duration / min_window_s`` proposals (fewer when
 frames are sparser than ``min_window_s``), whatever the frame rate. Window means come from
-cumulative sums; 20,000 frames (5.5 hours at 1 fps) take well under a second.
+cumulative sums; suppression sorts only the best-ranked proposals it reaches, and refinement moves
+the edges of the whole pool in one vectorised pass per round. An hour at 1 fps takes 4-9 ms and
+20,000 frames (5.5 hours) 35-50 ms on a shared 2-core box (3-4x less than window by window).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -73,6 +76,10 @@ _CONTRAST_TOL = 1e-9
 _SCORE_DECIMALS = 10
 # NMS keeps this many times max_moments candidates for boundary refinement.
 _POOL_FACTOR = 3
+# NMS first ranks this many windows per window it may keep (it keeps about 1 in 2 of the best),
+# and compares ranked windows with each other this many at a time.
+_NMS_FIRST_CHUNK_FACTOR = 4
+_NMS_BLOCK = 256
 # Boundary refinement searches at least this many frames each way, for at most this many rounds
 # (each round may move an edge by refine_ratio of the window's length; 16 rounds is far enough).
 _MIN_REFINE_FRAMES = 2
@@ -203,7 +210,7 @@ def saliency_scores(
     tiny = width < 1e-6 * clip_s  # a sliver of a last clip: its point value, not 0/0
     mean = (integral(hi) - integral(lo)) / np.where(tiny, 1.0, width)
     point = np.interp((lo + hi) / 2, t, s)
-    return [float(v) for v in np.where(tiny, point, mean) + offset]
+    return (np.where(tiny, point, mean) + offset).tolist()
 
 
 def moment_to_qvh(
@@ -303,11 +310,11 @@ class _WindowScorer:
     ) -> tuple[Float64Array, Float64Array, Float64Array, Float64Array, NDArray[np.bool_]]:
         w_in = self._cw[b] - self._cw[a]
         w_out = self._cw[-1] - w_in
-        m_in = (self._cws[b] - self._cws[a]) / w_in
+        s_in = self._cws[b] - self._cws[a]
+        m_in = s_in / w_in
         outside = w_out > 0
-        m_out = np.zeros_like(m_in)
-        np.divide(self._cws[-1] - (self._cws[b] - self._cws[a]), w_out, out=m_out, where=outside)
-        m_out = np.where(outside, m_out, m_in)  # the whole video has no contrast
+        m_out = m_in.copy()  # the whole video has no outside, and no contrast
+        np.divide(self._cws[-1] - s_in, w_out, out=m_out, where=outside)
         return w_in, w_out, m_in, m_out, outside
 
     def score(self, a: IntArray, b: IntArray) -> tuple[Float64Array, Float64Array]:
@@ -374,81 +381,171 @@ def _proposals(curve: _Curve, config: MomentConfig) -> tuple[IntArray, IntArray]
     starts: list[IntArray] = [np.array([0], dtype=np.intp)]  # the whole video, always
     ends: list[IntArray] = [np.array([n], dtype=np.intp)]
 
-    # Sliding windows: lengths duration / ratio^k, never below one typical frame cell.
+    # Sliding windows: lengths duration / ratio^k, never below one typical frame cell; at each
+    # length, starts every stride from 0 plus one window flush with the end. All at once.
     shortest = min(duration, max(config.min_window_s, float(np.median(np.diff(edges)))))
+    lengths, strides, counts = [], [], []
     length = duration
     while length >= shortest * (1 - 1e-9):
         stride = length * config.stride_ratio
-        n_pos = math.floor((duration - length) / stride + 1e-9) + 1
-        start_s = np.append(np.arange(n_pos) * stride, duration - length)
-        a = _nearest_edge(edges[:-1], start_s)
-        b = np.maximum(_nearest_edge(edges, start_s + length), a + 1)
-        starts.append(a)
-        ends.append(b)
+        lengths.append(length)
+        strides.append(stride)
+        counts.append(math.floor((duration - length) / stride + 1e-9) + 2)
         length /= config.scale_ratio
+    last = np.cumsum(counts) - 1
+    step = np.arange(last[-1] + 1) - np.repeat(last - counts + 1, counts)
+    start_s = step * np.repeat(strides, counts)
+    start_s[last] = duration - np.array(lengths)
+    a = _nearest_edge(edges[:-1], start_s)
+    starts.append(a)
+    ends.append(np.maximum(_nearest_edge(edges, start_s + np.repeat(lengths, counts)), a + 1))
 
-    # Threshold grouping on the smoothed curve: runs above each level, and neighbouring pairs.
+    # Threshold grouping on the smoothed curve: runs above each level, and neighbouring pairs
+    # (all levels at once; runs come out level by level, in time order).
     smoothed = _smooth(curve, config.smooth_s)
     low, high = float(smoothed.min()), float(smoothed.max())
     if high - low > _CONTRAST_TOL:
-        for r in config.thresholds:
-            above = (smoothed >= low + r * (high - low)).astype(np.int8)
-            steps = np.diff(np.concatenate([[0], above, [0]]))
-            run_a, run_b = np.flatnonzero(steps == 1), np.flatnonzero(steps == -1)
-            starts += [run_a, run_a[:-1]]
-            ends += [run_b, run_b[1:]]
+        levels = np.array([low + r * (high - low) for r in config.thresholds])
+        above = (smoothed >= levels[:, None]).astype(np.int8)
+        steps = np.diff(above, axis=1, prepend=0, append=0)
+        level, run_a = np.nonzero(steps == 1)
+        run_b = np.nonzero(steps == -1)[1]
+        same_level = level[1:] == level[:-1]
+        starts += [run_a, run_a[:-1][same_level]]
+        ends += [run_b, run_b[1:][same_level]]
     return _unique_windows(np.concatenate(starts), np.concatenate(ends), n)
 
 
 def _unique_windows(a: IntArray, b: IntArray, n_frames: int) -> tuple[IntArray, IntArray]:
-    keys = np.unique(a.astype(np.int64) * (n_frames + 1) + b)
+    """The distinct windows, sorted by start then end."""
+    # Sorting and dropping repeats is ~20x faster than np.unique (numpy 2.4) on the ~10^4 keys
+    # of an hour of video.
+    keys = np.sort(a.astype(np.int64) * (n_frames + 1) + b)
+    keys = keys[np.concatenate([[True], keys[1:] != keys[:-1]])]
     return (keys // (n_frames + 1)).astype(np.intp), (keys % (n_frames + 1)).astype(np.intp)
 
 
 def _rank_and_suppress(
     curve: _Curve, a: IntArray, b: IntArray, score: Float64Array, iou: float, limit: int
 ) -> list[int]:
-    """Greedy temporal NMS in rank order; returns up to ``limit`` indices, best first."""
+    """Greedy temporal NMS in rank order; returns up to ``limit`` indices, best first.
+
+    A window is kept when it overlaps no kept (better) window by more than ``iou``. The greedy
+    pass stops after ``limit`` windows, typically within the best ~2 * ``limit`` of thousands, so
+    windows are ranked a chunk at a time and only the chunks it reaches are sorted; within a
+    chunk, one matrix per block of ranked windows says which of them rule out which.
+    """
     start, end = curve.edges_s[a], curve.edges_s[b]
-    # Best score first; ties: earlier start, then longer window.
-    remaining = np.lexsort((start - end, start, -score))
     kept: list[int] = []
-    while remaining.size and len(kept) < limit:
-        i = int(remaining[0])
-        kept.append(i)
-        rest = remaining[1:]
-        inter = np.clip(np.minimum(end[i], end[rest]) - np.maximum(start[i], start[rest]), 0, None)
-        union = (end[i] - start[i]) + (end[rest] - start[rest]) - inter
-        remaining = rest[inter <= iou * union]
+    for chunk in _ranked_chunks(start, end, score, _NMS_FIRST_CHUNK_FACTOR * limit):
+        for block in np.split(chunk, range(_NMS_BLOCK, chunk.size, _NMS_BLOCK)):
+            s, e = start[block], end[block]
+            # not ruled out by a window kept from earlier blocks (all, before the first keep)
+            alive = np.logical_and.reduce(_fits(start[kept, None], end[kept, None], s, e, iou))
+            fits = _fits(s[:, None], e[:, None], s, e, iou)  # [i, j]: j may stay if i is kept
+            i = 0
+            while len(kept) < limit:
+                rest = np.flatnonzero(alive[i:])
+                if rest.size == 0:
+                    break
+                i += int(rest[0])
+                kept.append(int(block[i]))
+                alive &= fits[i]
+                i += 1
+            if len(kept) == limit:
+                return kept
     return kept
+
+
+def _ranked_chunks(
+    start: Float64Array, end: Float64Array, score: Float64Array, first_size: int
+) -> Iterator[IntArray]:
+    """All indices in rank order, a chunk at a time (each ~4x the last, the first ~first_size).
+
+    Rank: best score first; ties: earlier start, then longer window. A chunk holds every window
+    scoring at least its threshold (ties included), so chunks concatenate to the full order.
+    """
+    remaining = np.arange(score.size)
+    size = max(1, first_size)
+    while remaining.size:
+        if remaining.size > size:
+            neg = -score[remaining]
+            head = neg <= np.partition(neg, size - 1)[size - 1]
+            chunk, remaining = remaining[head], remaining[~head]
+        else:
+            chunk, remaining = remaining, remaining[:0]
+        yield chunk[np.lexsort((start[chunk] - end[chunk], start[chunk], -score[chunk]))]
+        size *= 4
+
+
+def _fits(
+    start_kept: Float64Array | np.float64,
+    end_kept: Float64Array | np.float64,
+    start: Float64Array,
+    end: Float64Array,
+    iou: float,
+) -> NDArray[np.bool_]:
+    """Whether windows ``start..end`` overlap the kept window(s) by at most ``iou`` (broadcast)."""
+    inter = np.maximum(np.minimum(end_kept, end) - np.maximum(start_kept, start), 0.0)
+    union = (end_kept - start_kept) + (end - start) - inter
+    return inter <= iou * union
 
 
 def _refine(
     scorer: _WindowScorer, a: IntArray, b: IntArray, ratio: float
 ) -> tuple[IntArray, IntArray]:
-    """Move each window's edges to the best inside/outside split within its search radius."""
+    """Move each window's edges to the best inside/outside split within its search radius.
+
+    Coordinate ascent per window (start, then end, until neither moves), run for all windows at
+    once: each round scores every candidate edge of every still-moving window in one pass.
+    """
     n = scorer.n_frames
     a, b = a.copy(), b.copy()
-    for j in range(a.size):
-        lo, hi = int(a[j]), int(b[j])
-        if lo == 0 and hi == n:  # the whole video is the no-contrast answer; keep it as is
-            continue
-        for _ in range(_MAX_REFINE_ROUNDS):  # coordinate ascent until neither edge moves
-            before = (lo, hi)
-            radius = max(_MIN_REFINE_FRAMES, math.ceil(ratio * (hi - lo)))
-            cand = np.arange(max(0, lo - radius), min(hi - 1, lo + radius) + 1)
-            lo = _best_split(cand, scorer.split_gain(cand, np.full_like(cand, hi)), lo)
-            cand = np.arange(max(lo + 1, hi - radius), min(n, hi + radius) + 1)
-            hi = _best_split(cand, scorer.split_gain(np.full_like(cand, lo), cand), hi)
-            if (lo, hi) == before:
-                break
-        a[j], b[j] = lo, hi
+    moving = np.flatnonzero(~scorer.is_whole(a, b))  # the whole video is the no-contrast answer
+    for _ in range(_MAX_REFINE_ROUNDS):
+        if moving.size == 0:
+            break
+        lo, hi = a[moving], b[moving]
+        radius = np.maximum(_MIN_REFINE_FRAMES, np.ceil(ratio * (hi - lo)).astype(np.intp))
+        new_lo = _best_splits(
+            scorer, np.maximum(0, lo - radius), np.minimum(hi - 1, lo + radius), lo, hi, "start"
+        )
+        new_hi = _best_splits(
+            scorer,
+            np.maximum(new_lo + 1, hi - radius),
+            np.minimum(n, hi + radius),
+            hi,
+            new_lo,
+            "end",
+        )
+        a[moving], b[moving] = new_lo, new_hi
+        moving = moving[(new_lo != lo) | (new_hi != hi)]
     return a, b
 
 
-def _best_split(candidates: IntArray, gains: Float64Array, current: int) -> int:
-    best = int(np.argmax(gains))
-    now = float(gains[candidates == current][0])
-    # Move only for a real gain, so flat stretches and float noise leave boundaries where they are.
-    tol = 1e-9 * float(np.abs(gains).max())
-    return int(candidates[best]) if gains[best] > now + tol else current
+def _best_splits(
+    scorer: _WindowScorer,
+    first: IntArray,
+    last: IntArray,
+    current: IntArray,
+    other: IntArray,
+    edge: Literal["start", "end"],
+) -> IntArray:
+    """Per window, the best position ``first..last`` for its ``edge``, the other edge fixed.
+
+    Candidates of all windows lie end to end in one flat array; per-window maxima come from
+    ``reduceat``. An edge moves only for a real gain (so flat stretches and float noise leave it
+    where it is), to the first best candidate.
+    """
+    counts = last - first + 1
+    seg_starts = np.cumsum(counts) - counts
+    position = np.arange(int(counts.sum()))
+    cand = position + np.repeat(first - seg_starts, counts)
+    fixed = np.repeat(other, counts)
+    gains = scorer.split_gain(cand, fixed) if edge == "start" else scorer.split_gain(fixed, cand)
+    best_gain = np.maximum.reduceat(gains, seg_starts)
+    at_best = np.where(gains == np.repeat(best_gain, counts), position, cand.size)
+    best = cand[np.minimum.reduceat(at_best, seg_starts)]
+    now = gains[seg_starts + (current - first)]
+    tol = 1e-9 * np.maximum.reduceat(np.abs(gains), seg_starts)
+    return np.where(best_gain > now + tol, best, current)

@@ -48,6 +48,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
     ) from exc
 
 from .. import __version__
+from .._threads import limit_query_threads
 from ..errors import (
     ConfigError,
     QueryError,
@@ -96,10 +97,20 @@ class ServerConfig:
     max_body_bytes: int = MAX_BODY_BYTES  # larger request bodies get 413
     curve_points: int = 240  # similarity points per result when a search asks for curves
     preload: bool = True  # open the library and load the encoder at startup, not on first query
+    # BLAS, torch and faiss threads per query (queries run one at a time); 0 = the libraries'
+    # defaults. Extra threads stall on busy machines (see vidlens._threads).
+    query_threads: int = 1
 
     def __post_init__(self) -> None:
         if self.max_body_bytes < 1024:
             raise ConfigError(f"max_body_bytes must be at least 1024, got {self.max_body_bytes}")
+        if isinstance(self.query_threads, bool) or not (
+            isinstance(self.query_threads, int) and self.query_threads >= 0
+        ):
+            raise ConfigError(
+                f"query_threads must be an integer >= 0 (0: the libraries' defaults), got "
+                f"{self.query_threads!r}"
+            )
         if not (2 <= self.curve_points <= 10_000):
             raise ConfigError(f"curve_points must be within 2..10000, got {self.curve_points}")
 
@@ -276,6 +287,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if cfg.query_threads:  # before the preload loads torch and faiss
+            limit_query_threads(cfg.query_threads)
         if cfg.preload:
             threading.Thread(target=handle.preload, name="vidlens-preload", daemon=True).start()
         yield
