@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vidlens.query import moments as m
-from vidlens.query.moments import MomentConfig, find_moments
+from vidlens.query.moments import MomentConfig, find_moments, find_moments_batch
 
 
 def reference_find_moments(
@@ -181,6 +181,55 @@ def test_random_curves_match_the_reference(
     assert find_moments(times, sims, duration_s, config) == reference_find_moments(
         times, sims, duration_s, config
     )
+
+
+def search_hits(seed: int) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """Videos like a search's hits: 1-60 s clips, a few long ones, one- and two-frame videos,
+    irregular and duplicate frame times."""
+    rng = np.random.default_rng(seed)
+    videos = [
+        (np.array([0.4]), np.array([0.25]), 0.8),
+        (np.array([0.0, 0.5]), np.array([0.2, 0.3]), 1.0),
+        (np.array([1.0, 1.0, 2.0]), np.array([0.2, 0.3, 0.1]), 3.0),
+    ]
+    for n in [*rng.integers(3, 61, 8).tolist(), 600, 1800]:
+        times = np.sort(rng.uniform(0.0, n, n)) if rng.random() < 0.3 else np.arange(n) + 0.5
+        videos.append((times, clip_like_curve(n, int(rng.integers(2**32)), noise=0.01), float(n)))
+    order = rng.permutation(len(videos))
+    return [videos[i] for i in order]
+
+
+@pytest.mark.parametrize("config", CONFIGS.values(), ids=CONFIGS.keys())
+@pytest.mark.parametrize("seed", [0, 1])
+def test_batch_matches_per_video_and_the_reference(seed: int, config: MomentConfig) -> None:
+    videos = search_hits(seed)
+    got = find_moments_batch(videos, config)
+    assert got == [find_moments(t, s, d, config) for t, s, d in videos]
+    assert got == [reference_find_moments(t, s, d, config) for t, s, d in videos]
+
+
+def test_batch_of_no_videos_is_empty() -> None:
+    assert find_moments_batch([]) == []
+
+
+one_video = st.integers(1, 60).flatmap(
+    lambda n: st.tuples(
+        st.lists(st.floats(0, 100), min_size=n, max_size=n),
+        st.lists(st.sampled_from([0.2, 0.25, 0.3]) | st.floats(-1, 1), min_size=n, max_size=n),
+        st.floats(0.5, 100),
+    )
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(one_video, min_size=1, max_size=6), st.sampled_from(list(CONFIGS.values())))
+def test_random_batches_match_per_video_calls(
+    videos: list[tuple[list[float], list[float], float]], config: MomentConfig
+) -> None:
+    arrays = [(np.array(t), np.array(s), d) for t, s, d in videos]
+    assert find_moments_batch(arrays, config) == [
+        reference_find_moments(t, s, d, config) for t, s, d in arrays
+    ]
 
 
 windows = st.integers(2, 300).flatmap(

@@ -18,7 +18,7 @@ import numpy as np
 from ..config import SamplingConfig
 from ..errors import ConfigError
 from ..query.aggregate import AggregationConfig, score_videos
-from ..query.moments import MomentConfig, find_moments, saliency_scores
+from ..query.moments import Moment, MomentConfig, find_moments, find_moments_batch, saliency_scores
 from ._vectors import ShardRef, load_matrix
 from .records import SearchHit, SearchResults, VideoRecord
 
@@ -198,19 +198,46 @@ def search(
         range(len(candidates)),
         key=lambda j: (-round(float(scores[j]), 6), state.video_ids[candidates[j]]),
     )[:top_k]
-    hits = []
-    for j in order:
-        i = int(candidates[j])
-        hits.append(_hit(lib, state, i, curves[j], float(scores[j]), config))
+    # Moments of all hits in one batch: per-video calls spend most of their time in numpy call
+    # overhead, not arithmetic.
+    hit_times = [
+        cell_centres(
+            state.times(lib, int(candidates[j])),
+            float(state.durations[candidates[j]]),
+            lib.sampling,
+        )
+        for j in order
+    ]
+    moments = find_moments_batch(
+        [
+            (t, curves[j], float(state.durations[candidates[j]]))
+            for t, j in zip(hit_times, order, strict=True)
+        ],
+        config.moments,
+    )
+    hits = [
+        _hit(lib, state, int(candidates[j]), curves[j], float(scores[j]), config, m, t)
+        for j, m, t in zip(order, moments, hit_times, strict=True)
+    ]
     return SearchResults(query=label, results=hits)
 
 
 def _hit(
-    lib: Library, state: SearchState, i: int, curve: np.ndarray, score: float, config: SearchConfig
+    lib: Library,
+    state: SearchState,
+    i: int,
+    curve: np.ndarray,
+    score: float,
+    config: SearchConfig,
+    moments: list[Moment] | None = None,
+    times: np.ndarray | None = None,
 ) -> SearchHit:
+    """One result; ``moments`` and cell-centre ``times`` are computed unless given."""
     duration = float(state.durations[i])
-    times = cell_centres(state.times(lib, i), duration, lib.sampling)
-    moments = find_moments(times, curve, duration, config.moments)
+    if times is None:
+        times = cell_centres(state.times(lib, i), duration, lib.sampling)
+    if moments is None:
+        moments = find_moments(times, curve, duration, config.moments)
     saliency = saliency_scores(times, curve, duration, clip_s=config.saliency_clip_s)
     best = int(np.argmax(curve))
     return SearchHit(

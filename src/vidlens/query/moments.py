@@ -37,13 +37,16 @@ frames are sparser than ``min_window_s``), whatever the frame rate. Window means
 cumulative sums; suppression sorts only the best-ranked proposals it reaches, and refinement moves
 the edges of the whole pool in one vectorised pass per round. An hour at 1 fps takes 4-9 ms and
 20,000 frames (5.5 hours) 35-50 ms on a shared 2-core box (3-4x less than window by window).
+:func:`find_moments_batch` refines the pools of several videos (a search's hits) in one pass per
+round, with the same results: ten hits of the 1M-frame benchmark (median 13 minutes at 1 fps)
+take about 28 ms instead of 38.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -52,7 +55,13 @@ from numpy.typing import NDArray
 
 from ..errors import ConfigError, QueryError
 
-__all__ = ["MomentConfig", "find_moments", "moment_to_qvh", "saliency_scores"]
+__all__ = [
+    "MomentConfig",
+    "find_moments",
+    "find_moments_batch",
+    "moment_to_qvh",
+    "saliency_scores",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -150,25 +159,66 @@ def find_moments(
         ``0 <= start_s < end_s <= duration_s``; a curve without contrast gives ``[(0, duration,
         low score)]``.
     """
-    curve = _Curve.build(times_s, sims, duration_s)
-    scorer = _WindowScorer(curve, config)
-    a, b = _proposals(curve, config)
-    score, contrast = scorer.score(a, b)
-    keep = (contrast > _CONTRAST_TOL) | scorer.is_whole(a, b)
-    a, b, score = a[keep], b[keep], score[keep]
+    return find_moments_batch([(times_s, sims, duration_s)], config)[0]
 
-    pool = _rank_and_suppress(curve, a, b, score, config.nms_iou, _POOL_FACTOR * config.max_moments)
-    a, b = a[pool], b[pool]
-    if config.refine_ratio > 0:
-        a, b = _refine(scorer, a, b, config.refine_ratio)
-        a, b = _unique_windows(a, b, curve.n_frames)
-    score, contrast = scorer.score(a, b)
-    keep = (contrast > _CONTRAST_TOL) | scorer.is_whole(a, b)
-    a, b, score = a[keep], b[keep], score[keep]
 
-    best = _rank_and_suppress(curve, a, b, score, config.nms_iou, config.max_moments)
-    edges = curve.edges_s
-    return [(float(edges[a[i]]), float(edges[b[i]]), float(score[i])) for i in best]
+def find_moments_batch(
+    videos: Sequence[tuple[NDArray[np.floating], NDArray[np.floating], float]],
+    config: MomentConfig = MomentConfig(),
+) -> list[list[Moment]]:
+    """:func:`find_moments` of several videos, exactly; one list of moments per video, in order.
+
+    Args:
+        videos: ``(times_s, sims, duration_s)`` per video, as :func:`find_moments` takes them.
+        config: proposal, scoring and suppression settings, shared by all videos.
+
+    Boundary refinement, the largest share of a video's cost, runs for the windows of all videos
+    at once (one pass per round instead of one per round per video); proposals and suppression
+    stay per video.
+
+    Raises:
+        QueryError: as :func:`find_moments` does, for the first video whose input is invalid.
+    """
+    curves = [_Curve.build(t, s, d) for t, s, d in videos]
+    scorers = [_WindowScorer(curve, config) for curve in curves]
+    pools: list[tuple[IntArray, IntArray]] = []
+    for curve, scorer in zip(curves, scorers, strict=True):
+        a, b = _proposals(curve, config)
+        score, contrast = scorer.score(a, b)
+        keep = (contrast > _CONTRAST_TOL) | scorer.is_whole(a, b)
+        a, b, score = a[keep], b[keep], score[keep]
+        pool = _rank_and_suppress(
+            curve, a, b, score, config.nms_iou, _POOL_FACTOR * config.max_moments
+        )
+        pools.append((a[pool], b[pool]))
+
+    if config.refine_ratio > 0 and pools:
+        sizes = [a.size for a, _ in pools]
+        video = np.repeat(np.arange(len(pools)), sizes)
+        a_all, b_all = _refine_stacked(
+            _StackedScorer(scorers),
+            np.concatenate([a for a, _ in pools]),
+            np.concatenate([b for _, b in pools]),
+            video,
+            config.refine_ratio,
+        )
+        bounds = np.cumsum(sizes)[:-1]
+        pools = [
+            _unique_windows(a, b, curve.n_frames)
+            for a, b, curve in zip(
+                np.split(a_all, bounds), np.split(b_all, bounds), curves, strict=True
+            )
+        ]
+
+    out: list[list[Moment]] = []
+    for curve, scorer, (a, b) in zip(curves, scorers, pools, strict=True):
+        score, contrast = scorer.score(a, b)
+        keep = (contrast > _CONTRAST_TOL) | scorer.is_whole(a, b)
+        a, b, score = a[keep], b[keep], score[keep]
+        best = _rank_and_suppress(curve, a, b, score, config.nms_iou, config.max_moments)
+        edges = curve.edges_s
+        out.append([(float(edges[a[i]]), float(edges[b[i]]), float(score[i])) for i in best])
+    return out
 
 
 def saliency_scores(
@@ -338,6 +388,37 @@ class _WindowScorer:
         return w_in * w_out / self._cw[-1] * diff * np.abs(diff)
 
 
+class _StackedScorer:
+    """:meth:`_WindowScorer.split_gain` for windows of several videos in one pass.
+
+    The videos' own cumulative sums lie end to end (never one running sum across videos), and
+    every step is the same elementwise arithmetic, so gains equal the per-video ones bit for bit.
+    """
+
+    def __init__(self, scorers: Sequence[_WindowScorer]) -> None:
+        sizes = np.array([s.n_frames + 1 for s in scorers], dtype=np.intp)
+        self.n_frames = sizes - 1
+        self._start = np.cumsum(sizes) - sizes  # where each video's sums begin
+        self._cw = np.concatenate([s._cw for s in scorers])
+        self._cws = np.concatenate([s._cws for s in scorers])
+        self._total_w = np.array([s._cw[-1] for s in scorers])
+        self._total_ws = np.array([s._cws[-1] for s in scorers])
+
+    def split_gain(self, a: IntArray, b: IntArray, video: IntArray) -> Float64Array:
+        """Signed between-group sum of squares of windows ``a .. b-1`` of videos ``video``."""
+        at = self._start[video]
+        total = self._total_w[video]
+        w_in = self._cw[b + at] - self._cw[a + at]
+        w_out = total - w_in
+        s_in = self._cws[b + at] - self._cws[a + at]
+        m_in = s_in / w_in
+        outside = w_out > 0
+        m_out = m_in.copy()  # the whole video has no outside, and no contrast
+        np.divide(self._total_ws[video] - s_in, w_out, out=m_out, where=outside)
+        diff = m_in - m_out
+        return w_in * w_out / total * diff * np.abs(diff)
+
+
 def _noise_sd(sims: Float64Array) -> float:
     if sims.size < _MIN_FRAMES_FOR_NOISE:
         return 0.0
@@ -494,28 +575,37 @@ def _fits(
 def _refine(
     scorer: _WindowScorer, a: IntArray, b: IntArray, ratio: float
 ) -> tuple[IntArray, IntArray]:
-    """Move each window's edges to the best inside/outside split within its search radius.
+    """Move each window's edges to the best inside/outside split within its search radius."""
+    return _refine_stacked(_StackedScorer([scorer]), a, b, np.zeros(a.shape, dtype=np.intp), ratio)
+
+
+def _refine_stacked(
+    scorer: _StackedScorer, a: IntArray, b: IntArray, video: IntArray, ratio: float
+) -> tuple[IntArray, IntArray]:
+    """:func:`_refine` of windows ``a .. b-1`` of the videos ``video`` (indices into ``scorer``).
 
     Coordinate ascent per window (start, then end, until neither moves), run for all windows at
-    once: each round scores every candidate edge of every still-moving window in one pass.
+    once: each round scores every candidate edge of every still-moving window in one pass. A
+    window's moves depend on its own video only, so batching videos changes no result.
     """
-    n = scorer.n_frames
+    n = scorer.n_frames[video]
     a, b = a.copy(), b.copy()
-    moving = np.flatnonzero(~scorer.is_whole(a, b))  # the whole video is the no-contrast answer
+    moving = np.flatnonzero((a != 0) | (b != n))  # the whole video is the no-contrast answer
     for _ in range(_MAX_REFINE_ROUNDS):
         if moving.size == 0:
             break
-        lo, hi = a[moving], b[moving]
+        lo, hi, v = a[moving], b[moving], video[moving]
         radius = np.maximum(_MIN_REFINE_FRAMES, np.ceil(ratio * (hi - lo)).astype(np.intp))
         new_lo = _best_splits(
-            scorer, np.maximum(0, lo - radius), np.minimum(hi - 1, lo + radius), lo, hi, "start"
+            scorer, np.maximum(0, lo - radius), np.minimum(hi - 1, lo + radius), lo, hi, v, "start"
         )
         new_hi = _best_splits(
             scorer,
             np.maximum(new_lo + 1, hi - radius),
-            np.minimum(n, hi + radius),
+            np.minimum(n[moving], hi + radius),
             hi,
             new_lo,
+            v,
             "end",
         )
         a[moving], b[moving] = new_lo, new_hi
@@ -524,11 +614,12 @@ def _refine(
 
 
 def _best_splits(
-    scorer: _WindowScorer,
+    scorer: _StackedScorer,
     first: IntArray,
     last: IntArray,
     current: IntArray,
     other: IntArray,
+    video: IntArray,
     edge: Literal["start", "end"],
 ) -> IntArray:
     """Per window, the best position ``first..last`` for its ``edge``, the other edge fixed.
@@ -542,7 +633,11 @@ def _best_splits(
     position = np.arange(int(counts.sum()))
     cand = position + np.repeat(first - seg_starts, counts)
     fixed = np.repeat(other, counts)
-    gains = scorer.split_gain(cand, fixed) if edge == "start" else scorer.split_gain(fixed, cand)
+    of = np.repeat(video, counts)
+    if edge == "start":
+        gains = scorer.split_gain(cand, fixed, of)
+    else:
+        gains = scorer.split_gain(fixed, cand, of)
     best_gain = np.maximum.reduceat(gains, seg_starts)
     at_best = np.where(gains == np.repeat(best_gain, counts), position, cand.size)
     best = cand[np.minimum.reduceat(at_best, seg_starts)]
