@@ -88,6 +88,13 @@ def reference_nms(
     return kept
 
 
+def reference_split_gain(scorer: m._WindowScorer, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Signed between-group sum of squares of inside vs outside (0 for the whole video)."""
+    w_in, w_out, m_in, m_out, _ = scorer._sums(a, b)
+    diff = m_in - m_out
+    return w_in * w_out / scorer._cw[-1] * diff * np.abs(diff)
+
+
 def reference_refine(
     scorer: m._WindowScorer, a: np.ndarray, b: np.ndarray, ratio: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -101,9 +108,11 @@ def reference_refine(
             before = (lo, hi)
             radius = max(m._MIN_REFINE_FRAMES, math.ceil(ratio * (hi - lo)))
             cand = np.arange(max(0, lo - radius), min(hi - 1, lo + radius) + 1)
-            lo = reference_best_split(cand, scorer.split_gain(cand, np.full_like(cand, hi)), lo)
+            gains = reference_split_gain(scorer, cand, np.full_like(cand, hi))
+            lo = reference_best_split(cand, gains, lo)
             cand = np.arange(max(lo + 1, hi - radius), min(n, hi + radius) + 1)
-            hi = reference_best_split(cand, scorer.split_gain(np.full_like(cand, lo), cand), hi)
+            gains = reference_split_gain(scorer, np.full_like(cand, lo), cand)
+            hi = reference_best_split(cand, gains, hi)
             if (lo, hi) == before:
                 break
         a[j], b[j] = lo, hi
@@ -258,7 +267,8 @@ def test_refine_moves_every_window_like_the_reference(
     sims = clip_like_curve(n, seed, noise=0.02)
     scorer = m._WindowScorer(m._Curve.build(np.arange(n) + 0.5, sims, float(n)), MomentConfig())
     a, b = as_windows(pairs)
-    got_a, got_b = m._refine(scorer, a, b, ratio)
+    video = np.zeros(a.shape, dtype=np.intp)
+    got_a, got_b = m._refine_stacked(m._StackedScorer([scorer]), a, b, video, ratio)
     want_a, want_b = reference_refine(scorer, a, b, ratio)
     assert (got_a.tolist(), got_b.tolist()) == (want_a.tolist(), want_b.tolist())
 

@@ -381,15 +381,9 @@ class _WindowScorer:
         score = contrast - self._z * stderr + self._level * (m_in + self._offset)
         return np.round(score, _SCORE_DECIMALS), contrast
 
-    def split_gain(self, a: IntArray, b: IntArray) -> Float64Array:
-        """Signed between-group sum of squares of inside vs outside (0 for the whole video)."""
-        w_in, w_out, m_in, m_out, _ = self._sums(a, b)
-        diff = m_in - m_out
-        return w_in * w_out / self._cw[-1] * diff * np.abs(diff)
-
 
 class _StackedScorer:
-    """:meth:`_WindowScorer.split_gain` for windows of several videos in one pass.
+    """Inside-vs-outside split gains of windows of several videos in one pass.
 
     The videos' own cumulative sums lie end to end (never one running sum across videos), and
     every step is the same elementwise arithmetic, so gains equal the per-video ones bit for bit.
@@ -572,17 +566,11 @@ def _fits(
     return inter <= iou * union
 
 
-def _refine(
-    scorer: _WindowScorer, a: IntArray, b: IntArray, ratio: float
-) -> tuple[IntArray, IntArray]:
-    """Move each window's edges to the best inside/outside split within its search radius."""
-    return _refine_stacked(_StackedScorer([scorer]), a, b, np.zeros(a.shape, dtype=np.intp), ratio)
-
-
 def _refine_stacked(
     scorer: _StackedScorer, a: IntArray, b: IntArray, video: IntArray, ratio: float
 ) -> tuple[IntArray, IntArray]:
-    """:func:`_refine` of windows ``a .. b-1`` of the videos ``video`` (indices into ``scorer``).
+    """Move the edges of windows ``a .. b-1`` of the videos ``video`` (indices into ``scorer``)
+    to the best inside/outside split within their search radius.
 
     Coordinate ascent per window (start, then end, until neither moves), run for all windows at
     once: each round scores every candidate edge of every still-moving window in one pass. A
