@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from vidlens.errors import ConfigError
 from vidlens.synth.annotations import read_world, retrieval_captions
 from vidlens.synth.cli import synth_command
 from vidlens.synth.generate import sample_split
@@ -19,7 +20,9 @@ from vidlens.synth.render import frame_times, object_mask, render_frame, render_
 from vidlens.synth.world import (
     ACTIONS,
     COLOURS,
+    Event,
     Phrase,
+    VideoSpec,
     WorldConfig,
     is_heldout_triple,
     object_state,
@@ -127,20 +130,59 @@ def test_objects_are_visible_exactly_when_annotated(index: int) -> None:
 
 @pytest.mark.parametrize("index", range(6))
 def test_rendered_pixels_show_the_object_where_its_mask_is(index: int) -> None:
-    video = sample_video(
-        4, "test", index, dataclasses.replace(SMALL, trail_s=(0.0,), trail_weights=(1.0,))
-    )
-    t = 0.25
-    for i, spec in enumerate(video.objects):
-        st = object_state(video, i, t)
-        if not st.visible or spec.texture != "solid" or st.alpha < 1 or st.wipe > 0:
-            continue
-        mask = object_mask(video, i, t)
+    video = sample_video(4, "test", index, SMALL)
+    # before any event, and in the middle of each (where the comet trail is drawn)
+    times = [0.25] + [(ev.start_s + ev.end_s) / 2 for ev in video.events]
+    no_trail = dataclasses.replace(video, config=dataclasses.replace(
+        video.config, trail_s=(), trail_alpha=()))  # fmt: skip
+    checked = 0
+    for t in times:
         frame = render_frame(video, t).astype(int)
-        covered = mask & np.all([object_mask(video, j, t) == 0 for j in range(i + 1,
-                                 len(video.objects))], axis=0)  # fmt: skip
-        colour = np.array(COLOURS[st.colour])
-        assert np.abs(frame[covered] - colour).max() <= 1
+        plain = render_frame(no_trail, t).astype(int)
+        for i, spec in enumerate(video.objects):
+            st = object_state(video, i, t)
+            if not st.visible or st.alpha < 1 or st.dissolve > 0:
+                continue
+            mask = object_mask(video, i, t)
+            later = [object_mask(video, j, t) for j in range(i + 1, len(video.objects))]
+            covered = mask & ~np.any(later, axis=0) if later else mask
+            # the trail never shows through an opaque object...
+            assert (frame[covered] == plain[covered]).all(), (video.vid, t, i)
+            if spec.texture == "solid" and st.wipe == 0:  # ...which has its exact colour
+                assert np.abs(frame[covered] - np.array(COLOURS[st.colour])).max() <= 1
+            checked += 1
+    assert checked >= 2
+
+
+def _first_event(action: str, split: str = "val") -> tuple[VideoSpec, Event]:
+    for i in range(200):
+        video = sample_video(1, split, i)
+        for ev in video.events:
+            if ev.action == action and len(video.objects) == 1:
+                return video, ev
+    raise AssertionError(f"no {action} event found")
+
+
+@pytest.mark.parametrize("action", ["move_left", "move_right", "move_up", "move_down"])
+def test_one_frame_shows_which_way_an_object_moves(action: str) -> None:
+    video, ev = _first_event(action)
+    t = (ev.start_s + ev.end_s) / 2
+    no_trail = dataclasses.replace(video, config=dataclasses.replace(
+        video.config, trail_s=(), trail_alpha=()))  # fmt: skip
+    trail = np.abs(render_frame(video, t).astype(int) - render_frame(no_trail, t)).sum(-1) > 30
+    now = object_mask(video, ev.obj, t)
+    assert not (trail & now).any()  # the object itself is drawn exactly as it is now
+    ys, xs = np.nonzero(trail)
+    oy, ox = np.nonzero(now)
+    dx, dy = xs.mean() - ox.mean(), ys.mean() - oy.mean()  # from the object to its trail
+    behind = {"move_left": dx, "move_right": -dx, "move_up": dy, "move_down": -dy}[action]
+    # the trail lies behind the object, several pixels of a 128-px frame out
+    assert behind > 3, (video.vid, ev, behind)
+    assert trail.sum() > 40
+    # before the move starts nothing trails
+    quiet = max(0.0, ev.start_s - 0.1)
+    if not any(e.start_s < quiet < e.end_s + 1.5 for e in video.events if e is not ev):
+        assert (render_frame(video, quiet) == render_frame(no_trail, quiet)).all()
 
 
 def test_phrases_are_true_only_inside_their_event() -> None:
@@ -176,3 +218,12 @@ def test_captions_name_the_main_object() -> None:
     for cap in retrieval_captions(video):
         assert main.colour in cap.text and main.shape in cap.text
         assert video.shots[0].background in cap.text
+
+
+def test_a_set_from_another_version_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    record = json.loads(json.dumps(dataclasses.asdict(sample_video(0, "val", 0))))
+    record["config"]["trail_weights"] = [0.5, 0.25, 0.15, 0.1]  # a setting of older worlds
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "annotations" / "world.jsonl").write_text(json.dumps(record) + "\n")
+    with pytest.raises(ConfigError, match=r"trail_weights.*render the set again"):
+        read_world(tmp_path)

@@ -251,6 +251,12 @@ def video_from_dict(data: dict[str, Any]) -> VideoSpec:
     fields: dict[str, Any] = {
         k: tuple(v) if isinstance(v, list) else v for k, v in data["config"].items()
     }
+    unknown = sorted(set(fields) - {f.name for f in dataclasses.fields(WorldConfig)})
+    if unknown:
+        raise ConfigError(
+            f"video {data.get('vid')!r} was made by another version of vidlens synth (unknown "
+            f"settings: {', '.join(unknown)}); render the set again with vidlens synth"
+        )
     cfg = WorldConfig(**fields)
     return VideoSpec(
         vid=data["vid"],

@@ -5,10 +5,13 @@ pixel centres are mapped into the object's own rotated, unit-radius frame ``(u, 
 shape is an inequality, a texture a periodic pattern, a colour change a wipe along ``u`` and a
 dissolve a threshold on a fixed noise field.
 
-The synthetic camera has *exposure persistence*: a frame is the weighted sum of the scene at
-``t - WorldConfig.trail_s[k]`` with ``trail_weights[k]`` (never reaching back across a cut).
-Like motion blur in real footage, it leaves what moves with a fading trail, so that motion, and
-its direction, is visible within a single frame; static scenes are rendered once per frame.
+Whatever changes leaves a *comet trail*: each object whose events span the last
+``max(WorldConfig.trail_s)`` seconds is also drawn as it was ``trail_s[k]`` seconds ago, as a ghost
+of opacity ``trail_alpha[k]`` (oldest first, never reaching back across a cut), and every object
+as it is now is drawn opaque on top. Like motion blur in real footage, but long enough to see at
+64 px, the trail shows in a single frame that something moves and which way (behind a moving
+object), shrinks (a halo), spins (a smear), fades or changes colour; the object itself keeps its
+exact colour, so the annotations' masks stay true to the pixels.
 """
 
 from __future__ import annotations
@@ -181,16 +184,38 @@ def object_mask(video: VideoSpec, obj: int, t: float) -> np.ndarray:
     return out
 
 
-def _scene(video: VideoSpec, t: float, background: np.ndarray) -> np.ndarray:
+def _blend(img: np.ndarray, layer: tuple[tuple[int, int, int, int], np.ndarray, np.ndarray],
+           opacity: float = 1.0) -> None:  # fmt: skip
+    (y0, y1, x0, x1), alpha, colour = layer
+    a = alpha[..., None] * opacity
+    region = img[y0:y1, x0:x1]
+    img[y0:y1, x0:x1] = region * (1.0 - a) + colour * a
+
+
+def _moves(video: VideoSpec, obj: int, t0: float, t1: float) -> bool:
+    """Whether an event of ``obj`` changes it at some time within ``(t0, t1]``."""
+    return any(ev.obj == obj and ev.start_s < t1 and ev.end_s > t0 for ev in video.events)
+
+
+def _scene(video: VideoSpec, t: float, background: np.ndarray, shot_start: float) -> np.ndarray:
+    cfg = video.config
     img = background.copy()
-    for obj in range(len(video.objects)):
-        layer = _object_layer(video, obj, object_state(video, obj, t))
-        if layer is None:
+    n = len(video.objects)
+    ghosts = sorted(zip(cfg.trail_s, cfg.trail_alpha, strict=True), reverse=True)  # oldest first
+    for dt, opacity in ghosts:
+        past = t - dt
+        if past < shot_start:
             continue
-        (y0, y1, x0, x1), alpha, colour = layer
-        a = alpha[..., None]
-        region = img[y0:y1, x0:x1]
-        img[y0:y1, x0:x1] = region * (1.0 - a) + colour * a
+        for obj in range(n):
+            if not _moves(video, obj, past, t):
+                continue
+            layer = _object_layer(video, obj, object_state(video, obj, past))
+            if layer is not None:
+                _blend(img, layer, opacity)
+    for obj in range(n):
+        layer = _object_layer(video, obj, object_state(video, obj, t))
+        if layer is not None:
+            _blend(img, layer)
     return img
 
 
@@ -206,19 +231,9 @@ class _Backgrounds:
         return self.images[-1], self.video.shots[-1].start_s
 
 
-def _changing(video: VideoSpec, t0: float, t1: float) -> bool:
-    return any(ev.start_s < t1 and ev.end_s > t0 for ev in video.events)
-
-
 def _render(video: VideoSpec, t: float, backgrounds: _Backgrounds) -> np.ndarray:
-    cfg = video.config
     background, shot_start = backgrounds.at(t)
-    if not _changing(video, max(shot_start, t - max(cfg.trail_s)), t):
-        frame = _scene(video, t, background)
-    else:
-        frame = np.zeros_like(background)
-        for dt, w in zip(cfg.trail_s, cfg.trail_weights, strict=True):
-            frame += w * _scene(video, max(shot_start, t - dt), background)
+    frame = _scene(video, t, background, shot_start)
     return np.clip(frame + 0.5, 0, 255).astype(np.uint8)
 
 

@@ -116,6 +116,8 @@ BOUNCE_PERIOD_S = 1.0
 BOUNCE_HEIGHT = 0.16  # fraction of the frame height
 MARGIN = 0.02  # objects keep this far (fraction of the frame) inside its edges
 _TIME_GRID_S = 0.5  # event boundaries are multiples of this
+MOVE_DISTANCE = (0.28, 0.45)  # a move travels this share of the frame...
+MAX_MOVE_S = 5.5  # ...in at most this long, so the trail (1.5 s) shows >= 4 px at 64 px
 
 
 @dataclass(frozen=True)
@@ -132,8 +134,10 @@ class WorldConfig:
     second_event_probability: float = 0.5  # main object does a second, shorter action
     distractor_event_probability: float = 0.6  # a distractor does an action of its own
     heldout_modulus: int = 8  # 1 in this many (colour, shape, action) triples is compositional
-    trail_s: tuple[float, ...] = (0.0, 0.15, 0.3, 0.45)  # exposure persistence: offsets (s)...
-    trail_weights: tuple[float, ...] = (0.5, 0.25, 0.15, 0.1)  # ...and their weights (sum 1)
+    # Comet trail: what changes is also drawn as it was these many seconds ago...
+    trail_s: tuple[float, ...] = (0.3, 0.6, 0.9, 1.2, 1.5)
+    # ...as ghosts of these opacities, behind every object as it is now (empty: no trail).
+    trail_alpha: tuple[float, ...] = (0.55, 0.42, 0.3, 0.2, 0.1)
     crf: int = 20  # H.264 quality
 
     def __post_init__(self) -> None:
@@ -148,10 +152,13 @@ class WorldConfig:
                 f"durations must satisfy 4 <= min <= max <= 600 s, got "
                 f"{self.min_duration_s}..{self.max_duration_s}"
             )
-        if len(self.trail_s) != len(self.trail_weights) or not self.trail_s:
-            raise ConfigError("trail_s and trail_weights must have the same, non-zero length")
-        if abs(sum(self.trail_weights) - 1.0) > 1e-6:
-            raise ConfigError(f"trail_weights must sum to 1, got {sum(self.trail_weights)}")
+        if len(self.trail_s) != len(self.trail_alpha):
+            raise ConfigError("trail_s and trail_alpha must have the same length")
+        if any(dt <= 0 for dt in self.trail_s) or any(not 0 < a <= 1 for a in self.trail_alpha):
+            raise ConfigError(
+                f"trail_s must be > 0 s and trail_alpha within (0, 1], got {self.trail_s} and "
+                f"{self.trail_alpha}"
+            )
 
 
 @dataclass(frozen=True)
@@ -456,7 +463,7 @@ def _make_event(
         others = [c for c in COLOURS if c != spec.colour]
         to_colour = others[int(rng.integers(len(others)))]
     if action in _MOVES:
-        distance = float(rng.uniform(0.25, 0.45))
+        distance = float(rng.uniform(*MOVE_DISTANCE))
     return Event(obj, action, start, end, to_colour, distance)
 
 
@@ -477,6 +484,8 @@ def _sample_once(
         return None
     p_len = _snap(float(rng.uniform(0.3, 0.55)) * duration)
     p_len = max(p_len, 3.0)
+    if primary_action in _MOVES:
+        p_len = min(p_len, MAX_MOVE_S)
     second = rng.random() < cfg.second_event_probability and primary_action not in (
         "appear",
         "disappear",
