@@ -419,7 +419,7 @@ def bench_size(total: int, args: argparse.Namespace) -> dict[str, Any]:
 
 def profile_search(lib: Any, state: Any, queries: np.ndarray, cfg: Any) -> dict[str, float]:
     """The stages of ``_search.search`` timed one by one (same calls, same order)."""
-    from vidlens.library._search import _hit, _per_video_max
+    from vidlens.library._search import _hits, _per_video_max
     from vidlens.query.aggregate import score_videos
 
     acc: dict[str, float] = {}  # seconds per stage, summed over queries
@@ -460,8 +460,8 @@ def profile_search(lib: Any, state: Any, queries: np.ndarray, cfg: Any) -> dict[
         t = time.perf_counter()
         ranking.append(t - t_query)
         order = np.argsort(-scores, kind="stable")[:TOP_K]
-        for j in order:
-            _hit(lib, state, int(candidates[j]), curves[j], float(scores[j]), cfg)
+        hits = [int(candidates[j]) for j in order]
+        _hits(lib, state, hits, [curves[j] for j in order], [float(scores[j]) for j in order], cfg)
         add("moments_top10", time.perf_counter() - t)
     n = len(queries)
     out = {f"{k}_ms": round(v / n * 1000, 3) for k, v in acc.items()}

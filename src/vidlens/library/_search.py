@@ -18,7 +18,14 @@ import numpy as np
 from ..config import SamplingConfig
 from ..errors import ConfigError
 from ..query.aggregate import AggregationConfig, score_videos
-from ..query.moments import Moment, MomentConfig, find_moments, find_moments_batch, saliency_scores
+from ..query.moments import (
+    Moment,
+    MomentConfig,
+    find_moments,
+    find_moments_batch,
+    saliency_scores,
+    saliency_scores_batch,
+)
 from ._vectors import ShardRef, load_matrix
 from .records import SearchHit, SearchResults, VideoRecord
 
@@ -198,58 +205,81 @@ def search(
         range(len(candidates)),
         key=lambda j: (-round(float(scores[j]), 6), state.video_ids[candidates[j]]),
     )[:top_k]
-    # Moments of all hits in one batch: per-video calls spend most of their time in numpy call
-    # overhead, not arithmetic.
-    hit_times = [
-        cell_centres(
-            state.times(lib, int(candidates[j])),
-            float(state.durations[candidates[j]]),
-            lib.sampling,
-        )
-        for j in order
-    ]
-    moments = find_moments_batch(
-        [
-            (t, curves[j], float(state.durations[candidates[j]]))
-            for t, j in zip(hit_times, order, strict=True)
-        ],
-        config.moments,
+    hits = _hits(
+        lib,
+        state,
+        [int(candidates[j]) for j in order],
+        [curves[j] for j in order],
+        [float(scores[j]) for j in order],
+        config,
     )
-    hits = [
-        _hit(lib, state, int(candidates[j]), curves[j], float(scores[j]), config, m, t)
-        for j, m, t in zip(order, moments, hit_times, strict=True)
-    ]
     return SearchResults(query=label, results=hits)
 
 
-def _hit(
+def _hits(
     lib: Library,
     state: SearchState,
-    i: int,
-    curve: np.ndarray,
-    score: float,
+    videos: list[int],
+    curves: list[np.ndarray],
+    scores: list[float],
     config: SearchConfig,
-    moments: list[Moment] | None = None,
-    times: np.ndarray | None = None,
-) -> SearchHit:
-    """One result; ``moments`` and cell-centre ``times`` are computed unless given."""
-    duration = float(state.durations[i])
-    if times is None:
-        times = cell_centres(state.times(lib, i), duration, lib.sampling)
-    if moments is None:
-        moments = find_moments(times, curve, duration, config.moments)
-    saliency = saliency_scores(times, curve, duration, clip_s=config.saliency_clip_s)
-    best = int(np.argmax(curve))
-    return SearchHit(
-        video_id=state.video_ids[i],
-        path=state.paths[i],
-        score=round(score, 6),
-        moments=[(round(s, 3), round(e, 3), round(sc, 6)) for s, e, sc in moments],
-        saliency=[round(x, 6) for x in saliency],
-        duration_s=duration,
-        best_time_s=float(state.times(lib, i)[best]),
-        best_frame=best,
-    )
+) -> list[SearchHit]:
+    """The results for ``videos`` (indices into ``state``) with their similarity ``curves`` and
+    video ``scores``, in that order.
+
+    Moments and saliency of all hits are computed in one batch each: per-video calls spend much of
+    their time in numpy call overhead, not arithmetic.
+    """
+    durations = [float(state.durations[i]) for i in videos]
+    batch = [
+        (cell_centres(state.times(lib, i), duration, lib.sampling), curve, duration)
+        for i, curve, duration in zip(videos, curves, durations, strict=True)
+    ]
+    moments = find_moments_batch(batch, config.moments)
+    saliency = saliency_scores_batch(batch, config.saliency_clip_s)
+    hits = []
+    for i, curve, score, duration, m, s in zip(
+        videos, curves, scores, durations, moments, saliency, strict=True
+    ):
+        best = int(np.argmax(curve))
+        hits.append(
+            SearchHit(
+                video_id=state.video_ids[i],
+                path=state.paths[i],
+                score=round(score, 6),
+                moments=_rounded_moments(m),
+                saliency=_rounded(s, 6),
+                duration_s=duration,
+                best_time_s=float(state.times(lib, i)[best]),
+                best_frame=best,
+            )
+        )
+    return hits
+
+
+def _rounded_moments(moments: list[Moment]) -> list[tuple[float, float, float]]:
+    return [(round(s, 3), round(e, 3), round(sc, 6)) for s, e, sc in moments]
+
+
+def _rounded(values: list[float] | np.ndarray, digits: int) -> list[float]:
+    """``[round(x, digits) for x in values]`` for ``0 <= digits <= 22`` (``10**digits`` exact),
+    to the bit: 4x faster on a hit's few hundred saliency scores, 25x on thousands.
+
+    ``rint(x * 10**digits) / 10**digits`` is Python's correctly rounded result wherever ``x *
+    10**digits`` is not within rounding error of a half (both then divide the same integer by
+    ``10**digits``, correctly rounded); the few values that are, and huge or non-finite ones,
+    are rounded by Python.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    scale = 10.0**digits
+    with np.errstate(over="ignore", invalid="ignore"):  # huge and non-finite: unsure below
+        scaled = x * scale
+        out = (np.rint(scaled) / scale).tolist()
+        y = np.abs(scaled)
+        unsure = ~(y < 2.0**52) | (np.abs(y - np.floor(y) - 0.5) <= 2 * np.spacing(y))
+    for i in np.flatnonzero(unsure).tolist():
+        out[i] = round(float(x[i]), digits)
+    return out
 
 
 @dataclass(frozen=True)
@@ -266,7 +296,4 @@ def video_moments(
     times = cell_centres(lib.frame_times(rec.id), rec.duration_s, lib.sampling)
     moments = find_moments(times, curve, rec.duration_s, config.moments)
     saliency = saliency_scores(times, curve, rec.duration_s, clip_s=config.saliency_clip_s)
-    return VideoMoments(
-        moments=[(round(s, 3), round(e, 3), round(sc, 6)) for s, e, sc in moments],
-        saliency=[round(float(x), 6) for x in saliency],
-    )
+    return VideoMoments(moments=_rounded_moments(moments), saliency=_rounded(saliency, 6))
