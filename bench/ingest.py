@@ -5,10 +5,14 @@ with the ViT-B-32 encoder on random weights (the cost of real weights is the sam
 downloaded), sampling 1 frame per second:
 
 - decode-only: :class:`vidlens.media.FrameSampler` over the files in this process (and, for a
-  folder, in as many spawned processes as the pipeline uses);
+  folder, in as many spawned processes as the pipeline uses); for the long video also with one
+  decoder thread, and cut into time ranges the way ingest cuts a long video, decoded by
+  ``--split-workers`` spawned processes at once (one and FFmpeg's own choice of threads each),
+  checked to give the very frames of one pass;
 - encode-only: ``encoder.encode_images`` on the frames decode-only produced (same shapes);
 - pipeline: ``Library.index`` into a fresh library, in a fresh child process (so its peak memory
-  is that of a real ``vidlens index``: parent + decode workers);
+  is that of a real ``vidlens index``: parent + decode workers); for the long video also with
+  ``--split-workers`` workers, which cut it into time ranges;
 - naive: the same work done one file at a time in one process with no overlap (decode all
   sampled frames, thumbnail them, encode them, commit), also in a fresh child process.
 
@@ -76,25 +80,32 @@ def make_encoder(args: argparse.Namespace) -> Any:
     return create_encoder(args.encoder, cfg)
 
 
-def decode_only(files: list[Path], threads: int) -> tuple[dict[str, Any], list[np.ndarray]]:
-    """FrameSampler over ``files`` in this process; returns figures and each file's frames."""
+def decode_only(
+    files: list[Path], threads: int
+) -> tuple[dict[str, Any], list[np.ndarray], list[float]]:
+    """FrameSampler over ``files`` in this process; returns figures, each file's frames and the
+    frame times of all files."""
     from vidlens.config import SamplingConfig
     from vidlens.media import FrameSampler, probe_video
 
     sampling = SamplingConfig(fps=1.0)
     arrays: list[np.ndarray] = []
+    times: list[float] = []
     seconds = 0.0
     frames = decoded = 0
     with C.measure() as m:
         for f in files:
             info = probe_video(f)
             sampler = FrameSampler(f, sampling, info=info, threads=threads)
-            rgbs = [fr.rgb for fr in sampler]
+            rgbs = []
+            for fr in sampler:
+                rgbs.append(fr.rgb)
+                times.append(fr.time_s)
             arrays.append(np.stack(rgbs))
             seconds += info.duration_s
             frames += len(rgbs)
             decoded += sampler.stats.frames_decoded
-    return _rates(m, seconds, frames) | {"frames_decoded": decoded}, arrays
+    return _rates(m, seconds, frames) | {"frames_decoded": decoded}, arrays, times
 
 
 def _decode_count(path: str, threads: int) -> tuple[float, int, float]:
@@ -119,6 +130,55 @@ def decode_pool(files: list[Path], workers: int, threads: int) -> dict[str, Any]
     seconds = sum(r[0] for r in results)
     frames = sum(r[1] for r in results)
     return _rates(m, seconds, frames) | {"workers": workers}
+
+
+def _decode_span(
+    path: str, span: tuple[float, float], threads: int
+) -> tuple[list[float], int, float]:
+    """Worker of the split decode: one time range; returns (frame times, decoded, CPU seconds)."""
+    from vidlens.config import SamplingConfig
+    from vidlens.media import FrameSampler, probe_video
+
+    cpu0 = time.process_time()
+    info = probe_video(path)
+    sampler = FrameSampler(path, SamplingConfig(fps=1.0), info=info, threads=threads, span=span)
+    times = [fr.time_s for fr in sampler]
+    return times, sampler.stats.frames_decoded, time.process_time() - cpu0
+
+
+def decode_split(path: Path, workers: int, threads: int, one_pass: list[float]) -> dict[str, Any]:
+    """Decode-only of one file cut into time ranges as ingest cuts it, in ``workers`` processes.
+
+    The cutting (probe, keyframe index) is timed too; ``one_pass`` (the frame times of a whole
+    pass) is what the ranges must give together.
+    """
+    from vidlens.config import SamplingConfig
+    from vidlens.ingest import IngestConfig, _batch_window_s, _span_count
+    from vidlens.media import probe_video
+    from vidlens.spans import keyframe_spans
+
+    ctx = mp.get_context("spawn")
+    sampling, cfg = SamplingConfig(fps=1.0), IngestConfig(workers=workers)
+    with ctx.Pool(workers) as pool:
+        pool.map(_warm, range(workers), chunksize=1)
+        with C.measure() as m:
+            info = probe_video(path)
+            count = _span_count(info.duration_s, sampling, cfg)
+            window_s = _batch_window_s(info.duration_s, sampling, cfg)
+            spans = keyframe_spans(path, count, info=info, grid_s=window_s)
+            results = pool.starmap(
+                _decode_span, [(str(path), span, threads) for span in spans], chunksize=1
+            )
+    m.cpu_s += sum(r[2] for r in results)  # the pool's processes are not waited for yet
+    times = [t for r in results for t in r[0]]
+    out = _rates(m, info.duration_s, len(times)) | {
+        "workers": workers,
+        "threads": threads,
+        "spans": [[a, b if b != float("inf") else None] for a, b in spans],
+        "frames_decoded": sum(r[1] for r in results),
+        "same_frames_as_one_pass": times == one_pass,
+    }
+    return out
 
 
 def _warm(_: int) -> None:
@@ -299,7 +359,7 @@ def bench_dataset(
     files = video_files(paths)
     workers = args.workers or max(1, min(4, os.cpu_count() or 1))
     res: dict[str, Any] = {"files": len(files)}
-    dec, arrays = decode_only(files, args.decode_threads)
+    dec, arrays, times = decode_only(files, args.decode_threads)
     res["decode"] = dec
     shapes = Counter(f"{a.shape[2]}x{a.shape[1]}" for a in arrays)
     print(
@@ -309,6 +369,38 @@ def bench_dataset(
     )
     print(fmt_rate("decode-only (1 proc)", dec), flush=True)
     decode_capacity = dec
+    if len(files) == 1:
+        one, _, _ = decode_only(files, 1)
+        res["decode_1_thread"] = one
+        print(fmt_rate("decode-only (1 proc, 1 thr)", one), flush=True)
+        splits = {}
+        for threads in sorted({1, args.decode_threads}):
+            split = decode_split(files[0], args.split_workers, threads, times)
+            splits[f"{threads}_threads"] = split
+            print(
+                fmt_rate(f"decode-only split ({split['workers']}x{threads or 'auto'} thr)", split)
+                + f"  {len(split['spans'])} ranges, {split['frames_decoded']} frames decoded "
+                f"(1 proc: {dec['frames_decoded']}), same frames as one pass: "
+                f"{split['same_frames_as_one_pass']}",
+                flush=True,
+            )
+            if not split["same_frames_as_one_pass"]:
+                raise SystemExit("the ranges did not give the frames of one pass")
+        res["decode_split"] = splits
+        best_split = max(splits.values(), key=lambda r: r["video_s_per_s"])
+        res["ratios_decode"] = {
+            "split_vs_1_proc": round(best_split["video_s_per_s"] / dec["video_s_per_s"], 4)
+        }
+        print(
+            C.ratio_line(
+                f"{name} decode split/1 proc",
+                best_split["video_s_per_s"] / dec["video_s_per_s"],
+                "",
+                f"{best_split['video_s_per_s']:.2f} / {dec['video_s_per_s']:.2f} video-s/s "
+                f"({args.split_workers} procs on {os.cpu_count()} cores)",
+            ),
+            flush=True,
+        )
     if len(files) > 1 and workers > 1 and not args.smoke:
         pool = decode_pool(files, min(workers, len(files)), args.decode_threads)
         res["decode_pool"] = pool
@@ -335,6 +427,11 @@ def bench_dataset(
         pipes["tuned"] = run_child("pipeline", paths, _with(args, args.tuned))
         print(fmt_rate("pipeline (tuned)", pipes["tuned"]) + f"  {args.tuned}", flush=True)
         print(_stage_line(pipes["tuned"]), flush=True)
+    if len(files) == 1 and args.split_workers > 1:
+        split_args = _with(args, {"workers": args.split_workers})
+        pipes["split"] = run_child("pipeline", paths, split_args)
+        print(fmt_rate(f"pipeline (split, {args.split_workers} workers)", pipes["split"]))
+        print(_stage_line(pipes["split"]), flush=True)
     res["pipeline"] = pipes["shipped"]
     res["pipelines"] = pipes
     naives: dict[str, dict[str, Any]] = {}
@@ -415,6 +512,12 @@ def memory_scaling(
     runs["long"] = long_res["pipeline"]
     if extra is not None:
         runs["very_long"] = run_child("pipeline", [extra], args)
+    split_args = _with(args, {"workers": args.split_workers})
+    if "split" in long_res["pipelines"]:
+        runs["short_split"] = run_child("pipeline", [short], split_args)
+        runs["long_split"] = long_res["pipelines"]["split"]
+        if extra is not None:
+            runs["very_long_split"] = run_child("pipeline", [extra], split_args)
     print("\n== memory: pipeline peak RSS (parent + decode workers) vs video length ==")
     for key, r in runs.items():
         mem = r["memory"]
@@ -427,19 +530,26 @@ def memory_scaling(
     # Growth during indexing (peak minus the same process's RSS before it started): the
     # encoder's own footprint varies by tens of MB between processes and is not growth.
     grow = {k: r["memory"]["peak_total_mb"] - r["rss_before_mb"] for k, r in runs.items()}
-    a, b = runs["short"], runs["long"]
-    per_hour = (grow["long"] - grow["short"]) / max((b["video_s"] - a["video_s"]) / 3600, 1e-9)
-    two_h = b["memory"]["peak_total_mb"] + max(per_hour, 0.0) * (7200 - b["video_s"]) / 3600
     print(
         "growth while indexing (peak - RSS before): "
         + ", ".join(f"{k} {v:+.1f} MB" for k, v in grow.items())
-        + f"; {per_hour:+.1f} MB per video-hour from short to long; linear extrapolation to 2 h: "
-        f"{two_h:.0f} MB (bar: ~1500 MB)"
     )
-    out = {k: {"video_s": r["video_s"], **r["memory"]} for k, r in runs.items()}
+    out: dict[str, Any] = {k: {"video_s": r["video_s"], **r["memory"]} for k, r in runs.items()}
     out["growth_mb"] = {k: round(v, 1) for k, v in grow.items()}
-    out["mb_per_video_hour"] = round(per_hour, 2)
-    out["extrapolated_2h_mb"] = round(two_h, 1)
+    for suffix in ("", "_split"):
+        if f"long{suffix}" not in runs:
+            continue
+        a, b = runs[f"short{suffix}"], runs[f"long{suffix}"]
+        gain = grow[f"long{suffix}"] - grow[f"short{suffix}"]
+        per_hour = gain / max((b["video_s"] - a["video_s"]) / 3600, 1e-9)
+        two_h = b["memory"]["peak_total_mb"] + max(per_hour, 0.0) * (7200 - b["video_s"]) / 3600
+        print(
+            f"{'split: ' if suffix else ''}{per_hour:+.1f} MB per video-hour from short to long; "
+            f"linear extrapolation to 2 h: {two_h:.0f} MB (bar: ~1500 MB)"
+        )
+        out[f"mb_per_video_hour{suffix}"] = round(per_hour, 2)
+        out[f"extrapolated_2h_mb{suffix}"] = round(two_h, 1)
+    a, b = runs["short"], runs["long"]
     ratio = b["memory"]["peak_total_mb"] / a["memory"]["peak_total_mb"]
     print(
         C.ratio_line(
@@ -449,9 +559,15 @@ def memory_scaling(
             f"{b['video_s'] / a['video_s']:.1f}x longer video",
         )
     )
-    if "very_long" in runs:
-        v = runs["very_long"]["memory"]["peak_total_mb"]
-        print(C.ratio_line("peak RSS very-long (low-res) / 1500 MB", v / 1500, "<=1"))
+    if "long_split" in runs:
+        a, b = runs["short_split"], runs["long_split"]
+        ratio = b["memory"]["peak_total_mb"] / a["memory"]["peak_total_mb"]
+        print(C.ratio_line("peak RSS long/short video [split]", ratio, "<=1.1"))
+    for key in ("very_long", "very_long_split"):
+        if key in runs:
+            v = runs[key]["memory"]["peak_total_mb"]
+            tag = " [split]" if key.endswith("split") else ""
+            print(C.ratio_line(f"peak RSS very-long (low-res) / 1500 MB{tag}", v / 1500, "<=1"))
     return out
 
 
@@ -474,6 +590,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--dtype", default="auto")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--workers", type=int, default=0, help="decode workers (0: the default)")
+    p.add_argument(
+        "--split-workers",
+        type=int,
+        default=max(2, os.cpu_count() or 1),
+        help="processes decoding the long video in time ranges (default: one per core, >= 2)",
+    )
     p.add_argument("--decode-threads", type=int, default=0, help="FFmpeg threads per worker")
     p.add_argument("--frames-per-message", type=int, default=32)
     p.add_argument("--torch-threads", type=int, default=0, help="encoder threads (0: torch's)")

@@ -6,6 +6,17 @@ as failed and a new worker takes over. Workers stream frames in batches through 
 so memory stays flat however long a video is, and the parent encodes while they decode: the
 slower of the two stages sets the pace.
 
+FFmpeg's threads make one decoder little faster (1.3x on 2 cores), so a long video
+(``IngestConfig.split_min_s``, 2 minutes by default) is cut into time ranges
+(:mod:`vidlens.spans`) that several workers decode at once.
+The worker that probes the file says how it was cut and decodes the first range; the parent
+hands the others out before any other file. Frames travel in batches of one time window each,
+and ranges start on window edges (near keyframes), so a cut video is encoded in the very
+batches of an uncut one. The parent encodes each batch as it comes (raw frames never wait in
+memory) and keeps the vectors and thumbnails per range; the video is committed in time order
+once every range is done, identical to what one worker gives. A range that fails or a worker
+that dies fails the whole file, as for one worker.
+
 Each video becomes visible only when :meth:`Library.commit_video` commits it, after its vectors
 and thumbnails are on disk. Killing the process at any moment and running the same command
 again ends in the same library as an uninterrupted run.
@@ -17,12 +28,15 @@ import contextlib
 import dataclasses
 import hashlib
 import io
+import itertools
 import logging
+import math
 import multiprocessing as mp
 import os
 import queue
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +68,13 @@ VIDEO_EXTENSIONS = (
     ".wmv", ".flv", ".3gp", ".ogv",
 )  # fmt: skip
 HASH_CHUNK = 1 << 20  # bytes read at the start, middle and end of a file for its id
+# A video cut for several workers gets this many ranges per worker (more ranges even out ranges
+# that decode at different speeds; each costs one file open and seek) ...
+_SPANS_PER_WORKER = 2
+# ... each at least this part of IngestConfig.split_min_s long.
+_MIN_SPAN_PART = 0.25
+# Frame times within this of a batch's time window edge count as after it (as in vidlens.media).
+_EPS_S = 1e-6
 
 
 @dataclass(frozen=True)
@@ -67,10 +88,16 @@ class IngestConfig:
     thumb_height: int = 96  # pixels; thumbnails are JPEGs of every sampled frame
     full_hash: bool = False  # hash whole files for ids (slower; default hashes 3 MiB of each)
     in_process: bool = False  # decode in this process: no crash isolation (debugging only)
+    # Seconds: with more than one worker, a video at least this long (fps and frames sampling,
+    # a container with a keyframe index) is decoded in time ranges by several workers at once;
+    # 0 = never. FFmpeg's threads make one decoder little faster (bench/ingest.py).
+    split_min_s: float = 120.0
 
     def __post_init__(self) -> None:
         if self.workers < 0 or self.batch_size < 1 or self.frames_per_message < 1:
             raise ConfigError("workers must be >= 0, batch_size and frames_per_message >= 1")
+        if not self.split_min_s >= 0:
+            raise ConfigError(f"split_min_s must be >= 0 (0 = never split), got {self.split_min_s}")
         if not (16 <= self.thumb_height <= 720):
             raise ConfigError(f"thumb_height must be within 16..720, got {self.thumb_height}")
 
@@ -148,29 +175,87 @@ def _thumbnail(rgb: np.ndarray, height: int) -> bytes:
     return buf.getvalue()
 
 
+def _span_count(duration_s: float, sampling: SamplingConfig, cfg: IngestConfig) -> int:
+    """How many time ranges a video of ``duration_s`` seconds is decoded in (1: not cut)."""
+    from .media import SPAN_MODES
+
+    workers = cfg.resolved_workers()
+    if (
+        cfg.in_process
+        or workers < 2
+        or cfg.split_min_s <= 0
+        or duration_s < cfg.split_min_s
+        or sampling.mode not in SPAN_MODES
+    ):
+        return 1
+    longest = int(duration_s // (cfg.split_min_s * _MIN_SPAN_PART))
+    return max(1, min(_SPANS_PER_WORKER * workers, longest))
+
+
+def _batch_window_s(duration_s: float, sampling: SamplingConfig, cfg: IngestConfig) -> float | None:
+    """Seconds of video whose frames go in one batch (about ``frames_per_message`` frames).
+
+    None for sampling modes whose frames are batched by count (keyframes, shots).
+    """
+    if sampling.mode == "fps":
+        return cfg.frames_per_message / sampling.fps
+    if sampling.mode == "frames" and duration_s > 0:
+        return cfg.frames_per_message * duration_s / sampling.frames
+    return None
+
+
 def _decode_messages(
-    path: str, sampling: SamplingConfig, cfg: IngestConfig
+    path: str,
+    sampling: SamplingConfig,
+    cfg: IngestConfig,
+    *,
+    span: tuple[float, float] | None = None,
+    info_dict: dict[str, Any] | None = None,
 ) -> Iterator[tuple[Any, ...]]:
-    """The messages a worker sends for one file: info, frames..., done (or error)."""
-    from .media import FrameSampler, probe_video
+    """The messages a worker sends for one task: [info, spans,] frames..., done (or error).
+
+    A whole file (``span`` None) is probed first (``info``); when it is long enough to be cut,
+    ``spans`` lists its time ranges and the frames that follow are those of the first. A range
+    of a file cut that way comes with the file's probe (``info_dict``).
+    """
+    from .media import FrameSampler, VideoInfo, probe_video
+    from .spans import keyframe_spans
 
     t0 = time.perf_counter()
     try:
-        info = probe_video(path)
-        yield ("info", dataclasses.asdict(info))
-        sampler = FrameSampler(path, sampling, info=info, threads=cfg.decode_threads)
+        if info_dict is None:
+            info = probe_video(path)
+            yield ("info", dataclasses.asdict(info))
+        else:
+            info = VideoInfo(**info_dict)
+        window_s = _batch_window_s(info.duration_s, sampling, cfg)
+        count = _span_count(info.duration_s, sampling, cfg) if span is None else 1
+        if count > 1:
+            spans = keyframe_spans(path, count, info=info, grid_s=window_s)
+            if len(spans) > 1:
+                yield ("spans", spans)
+                span = spans[0]
+        sampler = FrameSampler(path, sampling, info=info, threads=cfg.decode_threads, span=span)
         times: list[float] = []
         keys: list[bool] = []
         rgbs: list[np.ndarray] = []
         thumbs: list[bytes] = []
+        window = -1
         for fr in sampler:
+            if window_s is not None:
+                # Batches hold the frames of one time window: the same batches whether the
+                # video is decoded in one piece or in ranges (which start on window edges).
+                last, window = window, math.floor((fr.time_s + _EPS_S) / window_s)
+                full = window != last or len(times) >= 2 * cfg.frames_per_message
+            else:
+                full = len(times) >= cfg.frames_per_message
+            if times and full:
+                yield ("frames", times, keys, np.stack(rgbs), thumbs)
+                times, keys, rgbs, thumbs = [], [], [], []
             times.append(fr.time_s)
             keys.append(fr.is_keyframe)
             rgbs.append(fr.rgb)
             thumbs.append(_thumbnail(fr.rgb, cfg.thumb_height))
-            if len(times) >= cfg.frames_per_message:
-                yield ("frames", times, keys, np.stack(rgbs), thumbs)
-                times, keys, rgbs, thumbs = [], [], [], []
         if times:
             yield ("frames", times, keys, np.stack(rgbs), thumbs)
         yield ("done", list(sampler.shots), time.perf_counter() - t0)
@@ -185,10 +270,24 @@ def _decode_messages(
         yield ("error", f"unexpected decoder error: {type(exc).__name__}: {exc}")
 
 
+@dataclass(frozen=True)
+class _Task:
+    """One unit of decoding: a whole file (``part`` 0, no ``span``) or one range of it."""
+
+    key: str
+    path: str
+    part: int = 0
+    span: tuple[float, float] | None = None
+    info: dict[str, Any] | None = None  # the file's probe, for a range
+
+
 def _worker_main(
     tasks: Any, results: Any, sampling_dict: dict[str, Any], cfg_dict: dict[str, Any]
 ) -> None:
-    """Entry point of a decode worker process (must be importable for ``spawn``)."""
+    """Entry point of a decode worker process (must be importable for ``spawn``).
+
+    Every message it sends is ``(kind, key, part, *payload)``.
+    """
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
@@ -196,45 +295,66 @@ def _worker_main(
     cfg = IngestConfig(**cfg_dict)
     pid = os.getpid()
     while True:
-        task = tasks.get()
+        task: _Task | None = tasks.get()
         if task is None:
             return
-        key, path = task
-        results.put(("begin", key, pid))
-        for msg in _decode_messages(path, sampling, cfg):
-            results.put((msg[0], key, *msg[1:]))
+        results.put(("begin", task.key, task.part, pid))
+        messages = _decode_messages(task.path, sampling, cfg, span=task.span, info_dict=task.info)
+        for msg in messages:
+            results.put((msg[0], task.key, task.part, *msg[1:]))
 
 
 # ----------------------------------------------------------------------------- parent side
 @dataclass
+class _Part:
+    """What the workers sent for one time range of a file (the whole file when not cut)."""
+
+    times: list[float] = field(default_factory=list)
+    keys: list[bool] = field(default_factory=list)
+    vectors: list[np.ndarray] = field(default_factory=list)
+    thumbs: list[bytes] = field(default_factory=list)
+    shots: list[tuple[float, float]] | None = None  # set when the range is done
+
+
+@dataclass
 class _Pending:
-    """A file being decoded: what its worker has sent so far."""
+    """A file being decoded: what its workers have sent so far, range by range."""
 
     path: str
     video_id: str
     size_bytes: int
     mtime_ns: int
     info: dict[str, Any] | None = None
-    times: list[float] = field(default_factory=list)
-    keys: list[bool] = field(default_factory=list)
-    vectors: list[np.ndarray] = field(default_factory=list)
-    thumbs: list[bytes] = field(default_factory=list)
+    spans: list[tuple[float, float]] | None = None  # its time ranges, when cut
+    parts: dict[int, _Part] = field(default_factory=dict)
+    decode_s: float = 0.0
     encode_s: float = 0.0
+
+    def part(self, i: int) -> _Part:
+        return self.parts.setdefault(i, _Part())
+
+    def done(self) -> bool:
+        n = len(self.spans) if self.spans else 1
+        return all(self.part(i).shots is not None for i in range(n))
 
 
 class _WorkerPool:
-    """Spawned decode workers fed from one task queue, answering on one bounded result queue."""
+    """Spawned decode workers fed from one task queue, answering on one bounded result queue.
+
+    The parent keeps the queue short (:meth:`wants_tasks`), so that the ranges of a file cut
+    for several workers go out before files still waiting.
+    """
 
     def __init__(self, n: int, sampling: SamplingConfig, cfg: IngestConfig) -> None:
         self._ctx = mp.get_context("spawn")
         self.tasks = self._ctx.Queue()
-        self.results = self._ctx.Queue(maxsize=max(4, 2 * n))
+        self.results = self._ctx.Queue(maxsize=max(4, 2 * cfg.resolved_workers()))
         self._args = (sampling.to_dict(), dataclasses.asdict(cfg))
         self.procs: list[Any] = []
-        self.holding: dict[int, str] = {}  # worker pid -> key of the file it is decoding
+        self.holding: dict[int, tuple[str, int]] = {}  # worker pid -> (key, part) it decodes
         self.dead: set[int] = set()  # pids of workers that died
-        for _ in range(n):
-            self._start()
+        self.queued: set[tuple[str, int]] = set()  # (key, part) given out and not finished
+        self.grow(n)
 
     def _start(self) -> None:
         p = self._ctx.Process(
@@ -243,8 +363,24 @@ class _WorkerPool:
         p.start()
         self.procs.append(p)
 
-    def submit(self, key: str, path: str) -> None:
-        self.tasks.put((key, path))
+    def grow(self, n: int) -> None:
+        """Start workers until there are ``n``."""
+        while len(self.procs) < n:
+            self._start()
+
+    def wants_tasks(self) -> bool:
+        # one task waiting per worker, so none waits for the parent between two tasks
+        return len(self.queued) < 2 * len(self.procs)
+
+    def submit(self, task: _Task) -> None:
+        self.tasks.put(task)
+        self.queued.add((task.key, task.part))
+
+    def finished(self, key: str, part: int) -> None:
+        self.queued.discard((key, part))
+        for pid, held in list(self.holding.items()):
+            if held == (key, part):
+                del self.holding[pid]
 
     def close_tasks(self) -> None:
         for _ in self.procs:
@@ -258,10 +394,11 @@ class _WorkerPool:
                 continue
             self.procs.remove(p)
             self.dead.add(p.pid)
-            key = self.holding.pop(p.pid, None)
-            if key is not None:
-                lost.append((key, int(p.exitcode or 0)))
-            self._start()  # takes over the dead worker's place, and its stop sentinel
+            held = self.holding.pop(p.pid, None)
+            if held is not None:
+                self.queued.discard(held)
+                lost.append((held[0], int(p.exitcode or 0)))
+            self._start()  # takes over the dead worker's place
         return lost
 
     def shutdown(self, *, force: bool = False) -> None:
@@ -404,17 +541,24 @@ def _run(
     encoder = lib.encoder
     stage = {"decode_s": 0.0, "encode_s": 0.0, "write_s": 0.0, "wait_s": 0.0}
     remaining = set(todo)
+    backlog: deque[_Task] = deque(_Task(key, p.path) for key, p in todo.items())
 
     def handle(msg: tuple[Any, ...]) -> None:
-        kind, key = msg[0], msg[1]
+        kind, key, part = msg[0], msg[1], int(msg[2])
         p = todo.get(key)
         if p is None or key not in remaining:
             return
         if kind == "info":
-            p.info = msg[2]
-            event.seconds_total += float(msg[2]["duration_s"])
+            p.info = msg[3]
+            event.seconds_total += float(msg[3]["duration_s"])
+        elif kind == "spans":
+            # the file is cut: its other ranges go out before any file still waiting
+            p.spans = [(float(a), float(b)) for a, b in msg[3]]
+            logger.info("%s: decoding in %d time ranges at once", p.path, len(p.spans))
+            for i in range(len(p.spans) - 1, 0, -1):
+                backlog.appendleft(_Task(key, p.path, i, p.spans[i], p.info))
         elif kind == "frames":
-            _, _, times, keys, rgb, thumbs = msg
+            _, _, _, times, keys, rgb, thumbs = msg
             t0 = time.perf_counter()
             vecs = np.asarray(encoder.encode_images(rgb), dtype=np.float32)
             dt = time.perf_counter() - t0
@@ -425,24 +569,43 @@ def _run(
                 )
             stage["encode_s"] += dt
             p.encode_s += dt
-            p.times.extend(times)
-            p.keys.extend(keys)
-            p.vectors.append(vecs)
-            p.thumbs.extend(thumbs)
+            got = p.part(part)
+            got.times.extend(times)
+            got.keys.extend(keys)
+            got.vectors.append(vecs)
+            got.thumbs.extend(thumbs)
             event.frames += len(times)
         elif kind == "done":
-            shots, decode_s = msg[2], float(msg[3])
+            shots, decode_s = msg[3], float(msg[4])
             stage["decode_s"] += decode_s
-            finish(p, shots, decode_s)
+            p.decode_s += decode_s
+            p.part(part).shots = shots
+            if p.done():
+                finish(p)
         elif kind == "error":
             remaining.discard(key)
-            _fail(lib, report, p.path, msg[2], p.size_bytes, p.mtime_ns)
+            _fail(lib, report, p.path, msg[3], p.size_bytes, p.mtime_ns)
             step(p.path)
 
-    def finish(p: _Pending, shots: list[tuple[float, float]], decode_s: float) -> None:
+    def finish(p: _Pending) -> None:
         remaining.discard(p.video_id)
-        if not p.times or p.info is None:
+        parts = [p.parts[i] for i in sorted(p.parts)]
+        times = [t for part in parts for t in part.times]
+        if not times or p.info is None:
             _fail(lib, report, p.path, "no frame could be decoded", p.size_bytes, p.mtime_ns)
+            step(p.path)
+            return
+        if any(b <= a for a, b in itertools.pairwise(times)):
+            # cannot happen unless the ranges overlap: never store frames out of order
+            _fail(
+                lib,
+                report,
+                p.path,
+                "its time ranges gave overlapping frames (a vidlens bug); index it again "
+                "with split_min_s=0 and report the file",
+                p.size_bytes,
+                p.mtime_ns,
+            )
             step(p.path)
             return
         t0 = time.perf_counter()
@@ -452,17 +615,17 @@ def _run(
             size_bytes=p.size_bytes,
             mtime_ns=p.mtime_ns,
             info=p.info,
-            times_s=p.times,
-            keyframes=p.keys,
-            vectors=np.concatenate(p.vectors),
-            thumbs=p.thumbs,
-            shots=shots,
-            decode_s=decode_s,
+            times_s=times,
+            keyframes=[k for part in parts for k in part.keys],
+            vectors=np.concatenate([v for part in parts for v in part.vectors]),
+            thumbs=[t for part in parts for t in part.thumbs],
+            shots=p.part(0).shots or [],
+            decode_s=p.decode_s,
             encode_s=p.encode_s,
         )
         stage["write_s"] += time.perf_counter() - t0
         report.indexed += 1
-        report.frames += len(p.times)
+        report.frames += len(times)
         report.seconds += float(p.info["duration_s"])
         event.seconds += float(p.info["duration_s"])
         todo[p.video_id] = _Pending(p.path, p.video_id, p.size_bytes, p.mtime_ns)  # free memory
@@ -485,17 +648,23 @@ def _run(
     if cfg.in_process:
         for key, p in list(todo.items()):
             for msg in _decode_messages(p.path, lib.sampling, cfg):
-                handle((msg[0], key, *msg[1:]))
+                handle((msg[0], key, 0, *msg[1:]))
     else:
-        n_workers = min(cfg.resolved_workers(), len(todo))
-        pool = _WorkerPool(n_workers, lib.sampling, cfg)
+        from .media import SPAN_MODES
+
+        # Workers for the files at hand; more start when a long file is cut into ranges.
+        most = cfg.resolved_workers()
+        splits = cfg.split_min_s > 0 and lib.sampling.mode in SPAN_MODES
+        pool = _WorkerPool(min(most, len(todo)), lib.sampling, cfg)
         clean = False
         try:
-            stack.enter_context(_encoder_threads(max(1, (os.cpu_count() or 1) - n_workers)))
-            for key, p in todo.items():
-                pool.submit(key, p.path)
-            pool.close_tasks()
+            busy = most if splits else len(pool.procs)
+            stack.enter_context(_encoder_threads(max(1, (os.cpu_count() or 1) - busy)))
             while remaining:
+                while backlog and pool.wants_tasks():
+                    task = backlog.popleft()
+                    if task.key in remaining:
+                        pool.submit(task)
                 t0 = time.perf_counter()
                 try:
                     msg = pool.results.get(timeout=0.5)
@@ -505,16 +674,25 @@ def _run(
                         lose(key, f"the decoder crashed on this file (worker exit code {code})")
                     continue
                 stage["wait_s"] += time.perf_counter() - t0
-                if msg[0] == "begin":
-                    pid, key = int(msg[2]), msg[1]
+                kind, key, part = msg[0], msg[1], int(msg[2])
+                if kind == "begin":
+                    pid = int(msg[3])
                     if pid in pool.dead:  # it died right after taking this file
+                        pool.finished(key, part)
                         lose(key, "the decoder crashed on this file")
                     else:
-                        pool.holding[pid] = key
+                        pool.holding[pid] = (key, part)
                     continue
+                if kind in ("done", "error"):
+                    pool.finished(key, part)
+                elif kind == "spans":
+                    pool.grow(min(most, len(msg[3]) + len(pool.procs) - 1))
                 handle(msg)
             clean = True
         finally:
             stack.close()
-            pool.shutdown(force=not clean)
+            if clean:
+                pool.close_tasks()
+            # ranges of a file that failed may still be decoding: nothing waits for them
+            pool.shutdown(force=not clean or bool(pool.queued))
     report.timings.update(stage)

@@ -15,6 +15,13 @@ allows while reporting exact presentation times:
 The frame chosen for a target time ``T`` is the first frame of the stream whose presentation time
 is at or after ``T`` minus half a source frame interval, which is what decoding every frame and
 picking would give; the time reported is that frame's own time, never ``T``.
+
+A sampler can be limited to one time range (``span``), so that several processes decode one long
+video at once: each range gives exactly the frames a whole pass gives within it. Whether a frame
+is chosen depends only on its own time and that of the frame before it (is some target's time, less
+half a frame interval, in between?), so a range starts decoding at the last keyframe *before* its
+start, where the packets tell the time of the frame before its first one (see
+:mod:`vidlens.spans` for choosing the ranges).
 """
 
 from __future__ import annotations
@@ -35,10 +42,17 @@ import av
 import numpy as np
 
 from .config import SamplingConfig
-from .errors import MediaError
+from .errors import ConfigError, MediaError
 from .shots import DEFAULT_MIN_SHOT_S, SMALL_SIDE_PX, ShotDetector
 
-__all__ = ["DecodeStats", "FrameSampler", "SampledFrame", "VideoInfo", "probe_video"]
+__all__ = [
+    "SPAN_MODES",
+    "DecodeStats",
+    "FrameSampler",
+    "SampledFrame",
+    "VideoInfo",
+    "probe_video",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +65,13 @@ _SEEK_MIN_S = 4.0
 # only for big gaps, aiming well before the target.
 _BLIND_SEEK_MIN_S = 30.0
 _BLIND_SEEK_BACKOFF_S = 10.0
+# A time range starts at the last keyframe before its start; when a seek lands at or after the
+# start anyway (an index whose timestamps are off), try this many keyframes further back, then
+# read from the beginning.
+_SPAN_SEEK_TRIES = 3
+# Sampling modes that can be limited to a time range (shot detection needs the whole stream, and
+# keyframes are cheap enough to read in one pass).
+SPAN_MODES = ("fps", "frames")
 # Give up on a stream after this many packets in a row fail to decode.
 _MAX_CONSECUTIVE_ERRORS = 16
 # probe_video decodes the first frame (rotation side data, and a check that the stream decodes).
@@ -315,6 +336,15 @@ class FrameSampler:
     decode; :class:`MediaError` is raised when none did, and when the file cannot be opened.
 
     ``threads``: decoder threads; 0 lets FFmpeg choose from the CPU count.
+
+    ``span=(start_s, end_s)`` (fps and frames modes): only the frames a whole pass would give
+    whose times lie in ``[start_s, end_s)`` (``start_s <= 0``: from the first frame;
+    ``end_s`` may be ``math.inf``). Spans that tile the time line give, one after another,
+    exactly the frames, times and pixels of one pass, wherever they start. Decoding starts at the
+    last keyframe before ``start_s``, found in the container's index; without an index the span
+    reads from the beginning (right, but no faster). A span other than the first may give no
+    frame without an error (a gap in a variable-frame-rate video, the part of a truncated file
+    that is missing).
     """
 
     def __init__(
@@ -325,12 +355,22 @@ class FrameSampler:
         info: VideoInfo | None = None,
         threads: int = 0,
         min_shot_s: float = DEFAULT_MIN_SHOT_S,
+        span: tuple[float, float] | None = None,
     ) -> None:
+        if span is not None:
+            if sampling.mode not in SPAN_MODES:
+                raise ConfigError(
+                    f"a time range (span) works with sampling modes {', '.join(SPAN_MODES)}, not "
+                    f"{sampling.mode!r}; decode the whole video instead"
+                )
+            if not span[0] < span[1]:
+                raise ConfigError(f"span must be (start_s, end_s) with start_s < end_s, got {span}")
         self.path = _path_str(path)
         self.sampling = sampling
         self.info = info if info is not None else probe_video(self.path)
         self.threads = threads
         self.min_shot_s = min_shot_s
+        self.span = span
         self.shots: list[tuple[float, float]] = [(0.0, self.info.duration_s)]
         self.stats = DecodeStats()
         self._sizes: dict[tuple[int, int], tuple[int, int]] = {}
@@ -374,7 +414,7 @@ class FrameSampler:
                         self.sampling.shot_threshold, min_shot_s=self.min_shot_s
                     )
                 self.stats.strategy = "every-frame" if detector else "targets"
-                run = _Run(self, container, stream, self._targets(), detector)
+                run = _Run(self, container, stream, self._targets(), detector, span=self.span)
                 yield from run.sample()
                 if detector is not None:
                     end_s = max(self.info.duration_s, run.last_time_s)
@@ -387,7 +427,11 @@ class FrameSampler:
                         run.last_time_s,
                         self.info.duration_s,
                     )
-            if run.yielded == 0:
+            # A span may rightly hold no frame (between two targets, a truncated tail): only
+            # the first fails, and only when nothing decoded, as a whole pass would.
+            if run.yielded == 0 and (
+                self.span is None or (self.span[0] <= 0 and not run.decoded_any())
+            ):
                 detail = f" ({run.last_error})" if run.last_error else ""
                 raise MediaError(
                     f"{self.path}: no frame could be decoded{detail}; the file is corrupt or "
@@ -446,6 +490,8 @@ class _Run:
         stream: av.video.VideoStream,
         targets: _Targets | None,
         detector: ShotDetector | None,
+        *,
+        span: tuple[float, float] | None = None,
     ) -> None:
         self.sampler = sampler
         self.stats = sampler.stats
@@ -483,13 +529,33 @@ class _Run:
         self.gave_up = False  # too many decode errors in a row
         self._any_frame = False
         self._last_seek_pts: int | None = None
+        # Time range: frames at [_from_s, _until_s) are given; the rest only steer decoding.
+        self._from_s = span[0] if span is not None and span[0] > 0 else -math.inf
+        self._until_s = span[1] if span is not None else math.inf
+        # Targets whose frame may lie before _until_s: once all are covered, the range is done.
+        self._end_k = 0 if targets is None else targets.count
+        if targets is not None and self._until_s < math.inf:
+            self._end_k = targets.first_above(self._until_s)
+        self._last_packet_s = -math.inf
+        self._before_from_s: float | None = None  # time of the last packet before _from_s
+        self._in_span = self._from_s == -math.inf  # a frame at/after _from_s was seen
+
+    def decoded_any(self) -> bool:
+        """True when the decoder gave a frame, or nothing was asked of it without an error."""
+        return self._any_frame or self.last_error is None
 
     def ended_early(self) -> bool:
         """True when targets remain but the stream stopped a second or more before its end."""
+        # A range stops once every target before its end has a packet, and the frames it gives
+        # may end well before that: the packets tell how far the stream went.
+        if self._from_s == -math.inf and self._until_s == math.inf:
+            pending, last_s = self._next_target, self.last_time_s
+        else:
+            pending, last_s = self._next_uncovered, max(self.last_time_s, self._last_packet_s)
         return (
             self.targets is not None
-            and self._next_target < self.targets.count
-            and self.last_time_s + 1.0 < self.sampler.info.duration_s
+            and pending < self._end_k
+            and last_s + 1.0 < min(self.sampler.info.duration_s, self._until_s)
         )
 
     # -- time helpers ---------------------------------------------------------------------------
@@ -527,14 +593,19 @@ class _Run:
         assert self.targets is not None
         every_frame = self.detector is not None
         self._set_skip("DEFAULT")
-        seek_to: int | None = None
+        packets = self._packets() if self._in_span else self._span_start()
         while True:
             lookahead: deque[tuple[av.Packet, float | None]] = deque()
             jump: int | None = None
-            for packet in self._packets(seek_to):
+            for packet in packets:
                 t = self._seconds(packet.pts) if packet.pts is not None else None
                 if t is not None:
                     bisect.insort(self._seen_s, t)
+                    self._last_packet_s = max(self._last_packet_s, t)
+                    if t < self._from_s - _EPS_S and (
+                        self._before_from_s is None or t > self._before_from_s
+                    ):
+                        self._before_from_s = t
                 lookahead.append((packet, t))
                 if len(lookahead) <= _LOOKAHEAD_PACKETS:
                     continue
@@ -542,9 +613,13 @@ class _Run:
                 yield from self._send(pkt, pt, every_frame)
                 if every_frame:
                     continue
-                if self._next_uncovered >= self.targets.count:
+                if self._next_uncovered >= self._end_k:
                     lookahead.clear()
                     break
+                if pt is not None and pt < self._from_s - _EPS_S:
+                    # No seeking before the range starts: every packet between the keyframe and
+                    # the start is needed to know the time of the frame before the first one.
+                    continue
                 jump = self._jump_target(pt)
                 if jump is not None:
                     lookahead.clear()
@@ -554,7 +629,7 @@ class _Run:
             yield from self._handle_frames(self._decode(None), every_frame)
             if jump is None:
                 return
-            seek_to = jump
+            packets = self._packets(jump)
             self._seen_s.clear()
             self._gop_end_s = None
             self._await_keyframe = self._seen_keyframe
@@ -574,17 +649,19 @@ class _Run:
             self.stats.packets_dropped += 1
             return
         needed = every_frame or t is None or self._cover(t)
+        if needed and t is not None and (t < self._from_s - _EPS_S or t >= self._until_s - _EPS_S):
+            needed = False  # chosen, but another range gives it (the same tests as the frames')
         if not needed:
             if (
                 not packet.is_keyframe
                 and self._gop_end_s is not None
-                and self._next_uncovered < self.targets.count
+                and self._next_uncovered < self._end_k
                 and self.targets.threshold(self._next_uncovered) >= self._gop_end_s - _EPS_S
             ):
                 # Every target of this GOP has its frame: nothing later in it is needed.
                 self.stats.packets_dropped += 1
                 return
-            if self._next_uncovered >= self.targets.count:
+            if self._next_uncovered >= self._end_k:
                 self.stats.packets_dropped += 1
                 return
         self._set_skip("DEFAULT" if needed else "NONREF")
@@ -621,7 +698,7 @@ class _Run:
     def _jump_target(self, t: float | None) -> int | None:
         """Where to seek (stream pts) so that the next target is reached sooner, or None."""
         assert self.targets is not None
-        if t is None or self._next_uncovered >= self.targets.count:
+        if t is None or self._next_uncovered >= self._end_k:
             return None
         next_s = self.targets.threshold(self._next_uncovered)
         if self.index is None:
@@ -642,6 +719,10 @@ class _Run:
         if self._last_seek_pts is not None and seek_pts <= self._last_seek_pts:
             return None
         self._last_seek_pts = seek_pts
+        if self.index is not None:
+            # Index timestamps are decode times, seeks compare show times: seeking to a
+            # keyframe's decode time would land on the keyframe before it.
+            return seek_pts + self._key_offset
         return seek_pts
 
     def _handle_frames(
@@ -653,6 +734,17 @@ class _Run:
             cut = False
             if self.detector is not None:
                 cut = self.detector.push(t, self._small(frame))
+            if not self._in_span:
+                if t < self._from_s - _EPS_S:
+                    continue  # an earlier range gives it, if it is chosen at all
+                # The first frame of the range: it is chosen when some target lies after the
+                # frame before it, which is what a whole pass would have found.
+                self._in_span = True
+                if self._before_from_s is not None:
+                    self._next_target = self.targets.first_above(self._before_from_s)
+                    self._last_yield_s = self._before_from_s
+            if t >= self._until_s - _EPS_S:
+                continue  # a later range gives it
             k = self._next_target
             due = k < self.targets.count and t >= self.targets.threshold(k) - _EPS_S
             if not (due or cut) or t <= self._last_yield_s:
@@ -701,6 +793,52 @@ class _Run:
         if mode != self._skip_mode:
             self.ctx.skip_frame = mode
             self._skip_mode = mode
+
+    def _span_start(self) -> Iterator[av.Packet]:
+        """Packets from the last keyframe whose time is before the range's start.
+
+        The keyframe comes from the index, whose timestamps are decode times: the first packet
+        tells how much later keyframes are shown (B-frames). Should a seek land at or after the
+        start anyway, the keyframe before is tried. Without an index, or when no keyframe before
+        the start is found, packets are read from the beginning.
+        """
+        index = self.index
+        if index is None:
+            yield from self._packets()
+            return
+        self._learn_key_offset()
+        i = index.search_timestamp(self._pts(self._from_s) - self._key_offset, backward=True)
+        for _ in range(_SPAN_SEEK_TRIES):
+            if not 0 <= i < len(index):
+                break
+            seek_pts = index[i].timestamp
+            packets = self._packets(seek_pts + self._key_offset)
+            for packet in packets:
+                if not packet.is_keyframe:
+                    self.stats.packets_dropped += 1  # cannot be decoded without the keyframe
+                    continue
+                pts = packet.pts  # never None here: _packets numbers packets without one
+                if pts is not None and self._seconds(pts) < self._from_s - _EPS_S:
+                    self._last_seek_pts = seek_pts
+                    yield packet
+                    yield from packets
+                    return
+                break
+            else:
+                return  # nothing after the seek: the stream ends (or cannot be read) here
+            i = index.search_timestamp(seek_pts - 1, backward=True)
+        logger.debug("%s: no keyframe before %.3f s found", self.sampler.path, self._from_s)
+        yield from self._packets(self.start_pts)  # back to the start (a packet was read)
+
+    def _learn_key_offset(self) -> None:
+        """Read the first packet for the delay between a keyframe's decode and show times."""
+        try:
+            for packet in self.container.demux(self.stream):
+                if packet.is_keyframe and packet.pts is not None and packet.dts is not None:
+                    self._key_offset = packet.pts - packet.dts
+                break
+        except (av.error.FFmpegError, OSError) as exc:
+            logger.debug("%s: reading the first packet failed: %s", self.sampler.path, exc)
 
     def _packets(self, seek_to: int | None = None) -> Iterator[av.Packet]:
         """Demux the video stream (after seeking to ``seek_to``); stop on a read error."""
