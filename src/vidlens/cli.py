@@ -117,7 +117,13 @@ def main(verbose: int) -> None:
     "--shots", is_flag=True, default=None, help="--fps plus the first frame of every shot."
 )
 @click.option("--short-side", type=int, default=None, help="Scale frames to this short side [224].")
-@click.option("--workers", type=int, default=None, help="Decode worker processes [cores, max 4].")
+@click.option(
+    "--workers",
+    type=int,
+    default=None,
+    help="Decode worker processes [cores - 1, within 1..4]; with 2 or more, a video of "
+    "2 min or more is decoded by several at once.",
+)
 @click.option("--batch-size", type=int, default=None, help="Frames per encoder call [64].")
 @click.option("--full-hash", is_flag=True, help="Identify files by hashing all their bytes.")
 @_device_options
