@@ -62,9 +62,13 @@ def test_short_run_lowers_loss_and_lifts_recall(
     micro_set: tuple[Path, Path], tmp_path: Path
 ) -> None:
     data, model = micro_set
-    result = train(_config(data, model, tmp_path / "run"), show_progress=False)
+    # the shipped recipe's losses: captions, hard negatives, class sentences, action frames
+    cfg = _config(data, model, tmp_path / "run", hard_negatives=1, action_loss_weight=1.0,
+                  action_classifier_weight=1.0, action_frames=16)  # fmt: skip
+    result = train(cfg, show_progress=False)
     first, last = result.history[0], result.history[-1]
     assert last["loss"] < 0.8 * first["loss"]
+    assert 0.0 <= last["val_action_mean"] <= 1.0 and 0.0 <= last["val_action_temporal"] <= 1.0
     # 16 videos: chance R@1 is 1/16
     assert max(last["val_R@1_mean"], last["val_R@1_topk"]) >= 0.3, result.history
     out = tmp_path / "run"
@@ -162,3 +166,83 @@ def test_config_rejects_bad_temperature_and_generic_share(tmp_path: Path) -> Non
         TrainConfig(data="d", out_dir=str(tmp_path), init_temperature=0.001)
     with pytest.raises(ConfigError, match="generic_captions"):
         TrainConfig(data="d", out_dir=str(tmp_path), generic_captions=1.5)
+
+
+def test_batches_carry_the_exact_action_of_every_frame(
+    micro_set: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from vidlens.synth.annotations import class_prompts
+    from vidlens.synth.world import ACTION_LABELS, ACTIONS
+
+    data, _ = micro_set
+    cache = build_cache(data, tmp_path / "cache", image_size=32, fps=2.0)
+    sampler = ClipSampler(cache, batch_size=8, frames_per_clip=4, seed=0)
+    checked = 0
+    for epoch in range(2):
+        for batch in sampler.epoch(epoch):
+            assert len(batch.action_texts) == len(ACTIONS)
+            for a, text in zip(ACTIONS, batch.action_texts, strict=True):
+                assert text in class_prompts(ACTION_LABELS[a])
+            share = batch.frame_action.reshape(8, 4, -1).mean(axis=1)
+            assert (batch.clip_action == (share >= 0.5)).all()
+            assert not (batch.clip_action & batch.clip_action_ignore).any()
+            for i in np.nonzero(batch.is_event)[0]:
+                # an event clip is cut around its event: the event's action is true of the
+                # frames inside it (where the object is visible) and false well outside it
+                rows = batch.frame_action[i * 4 : (i + 1) * 4]
+                assert rows.any(), batch.texts[i]
+                checked += 1
+    assert checked > 10
+    # the table is the world's truth: some visible object does the action at that instant
+    from vidlens.synth.world import object_state
+
+    for batch in sampler.epoch(2):
+        for i, (vi, times) in enumerate(zip(batch.videos, batch.times, strict=True)):
+            v = cache.videos[int(vi)]
+            for k, t in enumerate(times):
+                want = np.zeros(len(ACTIONS), bool)
+                for ev in v.events:
+                    if ev.start_s <= t <= ev.end_s and object_state(v, ev.obj, float(t)).visible:
+                        want[ACTIONS.index(ev.action)] = True
+                np.testing.assert_array_equal(batch.frame_action[i * 4 + k], want)
+
+
+def test_action_frames_are_augmented_and_labelled_after_the_flip(
+    micro_set: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from itertools import permutations
+
+    from vidlens.synth.world import ACTIONS
+
+    data, _ = micro_set
+    cache = build_cache(data, tmp_path / "cache", image_size=32, fps=2.0)
+    sampler = ClipSampler(cache, batch_size=8, frames_per_clip=4, seed=0, action_frames=16)
+    flips = {"h": {"move_left": "move_right", "move_right": "move_left"},
+             "v": {"move_up": "move_down", "move_down": "move_up"}}  # fmt: skip
+    rows = np.concatenate(sampler.action_pool)
+    row_action = np.concatenate([np.full(len(p), a) for a, p in enumerate(sampler.action_pool)])
+    cand = np.asarray(cache.frames)[rows]
+    seen_labels: set[int] = set()
+    recoloured = 0
+    for batch in sampler.epoch(0):
+        assert batch.action_frames is not None and batch.action_labels is not None
+        assert batch.action_frames.shape == (16, 32, 32, 3)
+        for frame, label in zip(batch.action_frames, batch.action_labels, strict=True):
+            # the cache frame it was made from: same pixels up to channel order and mirrors
+            wants = set()
+            for h in (False, True):
+                for v in (False, True):
+                    x = cand[:, :, ::-1] if h else cand
+                    x = x[:, ::-1] if v else x
+                    for perm in permutations(range(3)):
+                        for k in np.nonzero((x[..., list(perm)] == frame).all(axis=(1, 2, 3)))[0]:
+                            want = ACTIONS[int(row_action[k])]
+                            want = flips["h"].get(want, want) if h else want
+                            want = flips["v"].get(want, want) if v else want
+                            wants.add(want)
+                            recoloured += int(perm != (0, 1, 2))
+            assert wants, "an action frame is not a mirrored, recoloured cache frame"
+            assert ACTIONS[int(label)] in wants
+            seen_labels.add(int(label))
+    assert recoloured > 0
+    assert len(seen_labels) >= 8  # drawn across the actions, not from one

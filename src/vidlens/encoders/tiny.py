@@ -1,11 +1,12 @@
 """``vidlens-tiny``: the small video-text model shipped inside the package, for offline use.
 
-A custom open_clip architecture (ViT 64 px / patch 8 / width 128 / 4 layers; text width 128 /
-4 layers / context 32; embeddings 256) trained by ``vidlens train`` on the synthetic world
-(``scripts/train_tiny.sh``). It understands *that* world — coloured, textured shapes on plain,
-gradient or noisy backgrounds that move, grow, shrink, spin, bounce, appear, disappear and change
-colour — not real footage; it is the default encoder only when no pretrained CLIP weights are on
-the machine, so that search, moments and the demo are meaningful offline.
+A custom open_clip architecture (a ModifiedResNet image tower, 64 px, width 16, one block per
+stage; text transformer width 128 / 4 layers / context 32; embeddings 256) trained by
+``vidlens train`` on the synthetic world (``scripts/train_tiny.sh``). It understands *that*
+world — coloured, textured shapes on plain, gradient or noisy backgrounds that move, grow,
+shrink, spin, bounce, appear, disappear and change colour — not real footage; it is the default
+encoder only when no pretrained CLIP weights are on the machine, so that search, moments and the
+demo are meaningful offline.
 
 Files (package data ``vidlens/models/``): ``vidlens-tiny.safetensors`` (open_clip weights, fp16),
 ``vidlens-tiny.safetensors.json`` (its open_clip config, read by the open_clip backend) and
@@ -14,8 +15,8 @@ Files (package data ``vidlens/models/``): ``vidlens-tiny.safetensors`` (open_cli
 How the temporal head is used: the engine indexes and searches per-FRAME embeddings (frame
 similarity curves give moments), so the encoder registered as ``vidlens-tiny`` is exactly the
 open_clip frame and text towers. The temporal head pools a video's stored frame embeddings into
-one video embedding that can tell the order of states (left vs right, grow vs shrink), which a
-single frame cannot; it is a separate, video-level scoring path (:func:`temporal_video_scores`,
+one video embedding that sees the order of states (left vs right, grow vs shrink), which a mean
+of frames loses; it is a separate, video-level scoring path (:func:`temporal_video_scores`,
 used by ``scripts/eval_synth.py`` for its motion-direction measurement), not part of search.
 """
 

@@ -11,6 +11,11 @@ span a whole video and carry one of its whole-video captions. Because every capt
 :class:`~vidlens.synth.world.Phrase`, the batch also carries exact truth tables: which caption is
 true of which frame (``frame_pos``) and which captions are true of which clip (``clip_pos``), so
 the losses never punish a true pair as a negative.
+
+Every batch also carries one class sentence per action (``action_texts``, a prompt of the
+Kinetics-style label, as ActionCLIP and ViFi-CLIP train on label text) with the exact truth of
+which actions happen in which frame (``frame_action``) and clip (``clip_action``): the trainer's
+action loss, which makes both towers tell the actions apart.
 """
 
 from __future__ import annotations
@@ -29,12 +34,13 @@ import numpy as np
 from ..errors import ConfigError, MediaError
 from ..synth.annotations import (
     Caption,
+    class_prompts,
     event_caption,
     generic_event_caption,
     read_world,
     retrieval_captions,
 )
-from ..synth.world import ACTIONS, COLOURS, VideoSpec, phrase_matches
+from ..synth.world import ACTION_LABELS, ACTIONS, COLOURS, Phrase, VideoSpec, phrase_matches
 
 __all__ = ["Batch", "ClipSampler", "FrameCache", "build_cache"]
 
@@ -50,6 +56,13 @@ _OPPOSITE = {
     "shrink": "grow",
     "appear": "disappear",
     "disappear": "appear",
+}
+
+
+# Actions a mirror image turns into one another (h: left-right mirror, v: up-down mirror).
+_FLIPS = {
+    "h": (("move_left", "move_right"), ("move_right", "move_left")),
+    "v": (("move_up", "move_down"), ("move_down", "move_up")),
 }
 
 
@@ -151,6 +164,17 @@ class Batch:
     clip_ignore: np.ndarray  # (B, N) bool: pair neither positive nor negative
     frame_pos: np.ndarray  # (B*T, N) bool: text j is true of frame (i, k)
     is_event: np.ndarray  # (B,) bool: clip cut around an event (else a whole video)
+    action_texts: list[str]  # (A,): a class sentence of each of ACTIONS, in that order
+    frame_action: np.ndarray  # (B*T, A) bool: some object does action a in frame (i, k)
+    clip_action: np.ndarray  # (B, A) bool: action a happens in >= half of clip i's frames
+    clip_action_ignore: np.ndarray  # (B, A) bool: in some but fewer than half of its frames
+    videos: np.ndarray  # (B,) int: index of each clip's video in the cache
+    times: np.ndarray  # (B, T) float: seconds of each frame in its video
+    # Single frames of one action each, class-balanced and augmented (colour channels shuffled,
+    # flipped, with left/right and up/down labels swapped to match): (M, S, S, 3) and (M,)
+    # indices into ACTIONS. What they share is only the action, never the object or scene.
+    action_frames: np.ndarray | None = None
+    action_labels: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -174,6 +198,7 @@ class ClipSampler:
         context_s: tuple[float, float] = (0.5, 3.0),
         hard_negatives: int = 0,
         generic_captions: float = 0.0,
+        action_frames: int = 0,
     ) -> None:
         if batch_size < 2 or frames_per_clip < 1:
             raise ConfigError("batch_size must be >= 2 and frames_per_clip >= 1")
@@ -189,6 +214,24 @@ class ClipSampler:
             items.extend(_Item(i, e) for e in range(len(v.events)))
             items.extend(_Item(i, -1) for _ in range(video_clips_per_video))
         self.items = items
+        self.action_frames = action_frames
+        # cache rows showing exactly one action, grouped by action (for action_frames)
+        self.action_pool: list[np.ndarray] = []
+        if action_frames:
+            pools: list[list[int]] = [[] for _ in ACTIONS]
+            for i, v in enumerate(cache.videos):
+                present = sorted({ev.action for ev in v.events})
+                for k, t in enumerate(cache.times(i)):
+                    acts = [a for a in present if phrase_matches(v, Phrase(action=a), float(t))]
+                    if len(acts) == 1:
+                        pools[ACTIONS.index(acts[0])].append(int(cache.offsets[i]) + k)
+            self.action_pool = [np.array(p, dtype=np.int64) for p in pools]
+            self._drawable = np.array([a for a, p in enumerate(self.action_pool) if len(p)])
+            if not len(self._drawable):
+                raise ConfigError("action_frames needs frames where an action happens; none do")
+            missing = [a for a, p in zip(ACTIONS, self.action_pool, strict=True) if not len(p)]
+            if missing:
+                logger.warning("no training frame shows %s: action_frames skip them", missing)
 
     def steps_per_epoch(self) -> int:
         return len(self.items) // self.batch_size
@@ -287,4 +330,54 @@ class ClipSampler:
                 elif same_video or (about_any[j] and per_clip[i, j] > 0):
                     # partly true, or another caption of the same video: neither pulled nor pushed
                     clip_ignore[i, j] = True
-        return Batch(frames, [cap.text for cap in caps], clip_pos, clip_ignore, frame_pos, is_event)
+        action_texts = []
+        for a in ACTIONS:
+            prompts = class_prompts(ACTION_LABELS[a])
+            action_texts.append(prompts[int(rng.integers(len(prompts)))])
+        frame_action = np.zeros((b * t, len(ACTIONS)), dtype=bool)
+        for i, it in enumerate(items):
+            v = c.videos[it.video]
+            present = {ev.action for ev in v.events}
+            for a_idx, a in enumerate(ACTIONS):
+                if a not in present:
+                    continue
+                phrase = Phrase(action=a)
+                for k in range(t):
+                    frame_action[i * t + k, a_idx] = phrase_matches(v, phrase, float(times[i, k]))
+        share = frame_action.reshape(b, t, -1).mean(axis=1)
+        action_frames = action_labels = None
+        if self.action_frames:
+            action_frames, action_labels = self._action_frames(rng)
+        return Batch(
+            frames, [cap.text for cap in caps], clip_pos, clip_ignore, frame_pos, is_event,
+            action_texts, frame_action, share >= 0.5, (share > 0) & (share < 0.5),
+            np.array([it.video for it in items]), times, action_frames, action_labels,
+        )  # fmt: skip
+
+    def _action_frames(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """``action_frames`` single frames: a uniformly drawn action (of those the set shows),
+        then one of its frames; colour channels permuted (a red star becomes a green or blue
+        one: the action is what stays), mirrored left-right and up-down at random, labels
+        following the mirrors."""
+        m = self.action_frames
+        labels = self._drawable[rng.integers(len(self._drawable), size=m)]
+        pools = [self.action_pool[a] for a in labels]
+        rows = np.array([p[int(rng.integers(len(p)))] for p in pools])
+        order = np.argsort(rows)  # memory-mapped reads in file order
+        frames = np.empty((m, *self.cache.frames.shape[1:]), dtype=np.uint8)
+        frames[order] = self.cache.frames[rows[order]]
+        for i in range(m):
+            frames[i] = frames[i][..., rng.permutation(3)]
+        hflip = rng.random(m) < 0.5
+        vflip = rng.random(m) < 0.5
+        frames[hflip] = frames[hflip][:, :, ::-1]
+        frames[vflip] = frames[vflip][:, ::-1]
+        swap = {ACTIONS.index(a): ACTIONS.index(b) for a, b in _FLIPS["h"]}
+        vswap = {ACTIONS.index(a): ACTIONS.index(b) for a, b in _FLIPS["v"]}
+        out = labels.copy()
+        for i in range(m):
+            if hflip[i]:
+                out[i] = swap.get(int(out[i]), int(out[i]))
+            if vflip[i]:
+                out[i] = vswap.get(int(out[i]), int(out[i]))
+        return frames, out

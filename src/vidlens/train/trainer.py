@@ -9,6 +9,13 @@ the text tower, and minimises three symmetric InfoNCE losses with learnable temp
   (:class:`~vidlens.train.data.Batch`). This is what makes the *frame* embeddings, which the
   engine indexes and turns into similarity curves, rise exactly while an event happens.
 
+and, with ``action_loss_weight``, an **action** loss (ActionCLIP / ViFi-CLIP's training on label
+text): every frame, mean-pooled clip and temporal-head clip is classified among one class
+sentence per action (``"something moves left"``, ...), positives from the exact truth. Captions
+name an object's colour and shape, which alone tell most clips of a batch apart, so without this
+loss neither tower needs the verb (its text embeddings of "moves left" and "moves right" end up
+the same).
+
 Losses with several positives average ``-log softmax`` over the positives (SupCon); pairs that
 are partly true are left out of the denominators. Everything is seeded: the initial weights by
 ``seed``, the order and content of the batches by ``(seed, epoch)``, so a run resumed from its
@@ -80,6 +87,9 @@ class TrainConfig:
     frame_loss_weight: float = 1.0
     temporal_loss_weight: float = 1.0
     mean_loss_weight: float = 1.0
+    action_loss_weight: float = 0.0  # frames and clips vs one class sentence per action
+    action_classifier_weight: float = 0.0  # action_frames through a linear action classifier
+    action_frames: int = 0  # per step: augmented single frames of one action each (action losses)
     cache_dir: str | None = None  # decoded-frame cache (default: <out_dir>/cache)
     cache_fps: float = 2.0  # frames per second kept in the cache
     limit_videos: int | None = None  # use only the first N training videos
@@ -311,10 +321,12 @@ def encode_cache_frames(
 
 def _validate(model: Any, cache: Any, tokenizer: Any, mean: Any, std: Any, device: Any) -> dict:
     """Text->video R@1 on the validation set: engine-style (top-3 frame mean, frames at 1 fps)
-    and mean pooling, with each video's first caption."""
+    and mean pooling, with each video's first caption; zero-shot action top-1 (mean pooling and
+    temporal head)."""
     import torch
 
-    from ..synth.annotations import retrieval_captions
+    from ..synth.annotations import class_prompts, retrieval_captions
+    from ..synth.world import ACTION_LABELS, ACTIONS
 
     model.eval()
     step = max(1, round(cache.fps))  # 1-fps frames, like the engine's default sampling
@@ -338,13 +350,29 @@ def _validate(model: Any, cache: Any, tokenizer: Any, mean: Any, std: Any, devic
         m = emb[owner == i].mean(axis=0)
         pooled[i] = m / max(np.linalg.norm(m), 1e-12)
     mean_sims = temb @ pooled.T
+    # zero-shot action of each video's primary event (class prompt ensembles, as the benchmark)
+    prompts = [class_prompts(ACTION_LABELS[a]) for a in ACTIONS]
+    with torch.inference_mode():
+        cls = [model.encode_text(tokenizer(p).to(device)).float().mean(0) for p in prompts]
+        cemb = torch.nn.functional.normalize(torch.stack(cls), dim=-1)
+        temporal = torch.cat([
+            model.pool_temporal(torch.from_numpy(emb[owner == i]).to(device)[None])
+            for i in range(n)
+        ]).float().cpu().numpy()  # fmt: skip
+    cemb_np = cemb.cpu().numpy()
+    label = np.array([ACTIONS.index(v.events[v.primary_event].action) for v in cache.videos])
     model.train()
 
     def r1(s: np.ndarray) -> float:
         correct = s[np.arange(n), np.arange(n)]
         return float(np.mean((s >= correct[:, None]).sum(axis=1) == 1))
 
-    return {"val_R@1_topk": round(r1(topk), 4), "val_R@1_mean": round(r1(mean_sims), 4)}
+    return {
+        "val_R@1_topk": round(r1(topk), 4),
+        "val_R@1_mean": round(r1(mean_sims), 4),
+        "val_action_mean": round(float(np.mean((pooled @ cemb_np.T).argmax(1) == label)), 4),
+        "val_action_temporal": round(float(np.mean((temporal @ cemb_np.T).argmax(1) == label)), 4),
+    }
 
 
 # ------------------------------------------------------------------------------ training
@@ -376,6 +404,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, show_progress: bool = True)
     import torch.nn.functional as F
 
     from ..encoders.openclip import _resolve_device
+    from ..synth.world import ACTIONS
     from .data import ClipSampler, build_cache
     from .model import TemporalHeadConfig, VideoClip, build_clip
 
@@ -392,7 +421,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, show_progress: bool = True)
     if cfg.init is not None:
         open_clip.load_checkpoint(clip, cfg.init, strict=True, weights_only=True)
     torch.manual_seed(cfg.seed)
-    model: Any = VideoClip(clip, head_cfg, int(model_cfg["embed_dim"])).to(device)
+    n_actions = len(ACTIONS) if cfg.action_classifier_weight > 0 and cfg.action_frames else 0
+    model: Any = VideoClip(clip, head_cfg, int(model_cfg["embed_dim"]), n_actions).to(device)
     with torch.no_grad():
         if cfg.init is None:
             model.clip.logit_scale.fill_(math.log(1 / cfg.init_temperature))
@@ -410,7 +440,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, show_progress: bool = True)
                                 limit=cfg.limit_val_videos)  # fmt: skip
     sampler = ClipSampler(cache, batch_size=cfg.batch_size, frames_per_clip=cfg.frames_per_clip,
                           seed=cfg.seed, hard_negatives=cfg.hard_negatives,
-                          generic_captions=cfg.generic_captions)  # fmt: skip
+                          generic_captions=cfg.generic_captions,
+                          action_frames=cfg.action_frames)  # fmt: skip
     per_epoch = sampler.steps_per_epoch()
     if per_epoch < 1:
         raise ConfigError(
@@ -449,9 +480,11 @@ def train(cfg: TrainConfig, *, resume: bool = False, show_progress: bool = True)
             x = torch.from_numpy(np.ascontiguousarray(batch.frames)).to(device)
             x = x.flatten(0, 1).permute(0, 3, 1, 2).float().div(255.0)
             x = ((x - mean) / std).view(b, t, 3, image_size, image_size)
-            tokens = tokenizer(batch.texts).to(device)
+            use_actions = cfg.action_loss_weight > 0
+            texts = batch.texts + batch.action_texts if use_actions else batch.texts
             frame_emb = model.encode_frames(x)  # (B, T, D)
-            text_emb = model.encode_text(tokens)  # (B, D)
+            all_text = model.encode_text(tokenizer(texts).to(device))
+            text_emb = all_text[: len(batch.texts)]  # (N, D)
             scale = model.clip.logit_scale.exp().clamp(max=MAX_LOGIT_SCALE)
             fscale = model.frame_logit_scale.exp().clamp(max=MAX_LOGIT_SCALE)
             pos = torch.from_numpy(batch.clip_pos).to(device)
@@ -467,6 +500,31 @@ def train(cfg: TrainConfig, *, resume: bool = False, show_progress: bool = True)
                 fpos = torch.from_numpy(batch.frame_pos).to(device)
                 flog = fscale * F.normalize(frame_emb.flatten(0, 1), dim=-1) @ text_emb.T
                 loss = loss + cfg.frame_loss_weight * _symmetric(flog, fpos)
+            if use_actions:
+                action_emb = all_text[len(batch.texts) :]  # (A, D)
+                fa = torch.from_numpy(batch.frame_action).to(device)
+                ca = torch.from_numpy(batch.clip_action).to(device)
+                ci = torch.from_numpy(batch.clip_action_ignore).to(device)
+                frames_flat = F.normalize(frame_emb.flatten(0, 1), dim=-1)
+                action = _supcon(fscale * frames_flat @ action_emb.T, fa)
+                action = action + _supcon(scale * model.pool_mean(frame_emb) @ action_emb.T, ca, ci)
+                if model.head is not None:
+                    action = action + _supcon(
+                        scale * model.pool_temporal(frame_emb) @ action_emb.T, ca, ci
+                    )
+                loss = loss + cfg.action_loss_weight * action
+            if batch.action_frames is not None:
+                ax = torch.from_numpy(batch.action_frames).to(device)
+                ax = ax.permute(0, 3, 1, 2).float().div(255.0)
+                aemb = model.encode_frames(((ax - mean) / std)[:, None])[:, 0]  # (M, D)
+                labels = torch.from_numpy(batch.action_labels).to(device)
+                if use_actions:
+                    act_logits = fscale * aemb @ all_text[len(batch.texts) :].T
+                    loss = loss + cfg.action_loss_weight * F.cross_entropy(act_logits, labels)
+                if model.action_classifier is not None:
+                    loss = loss + cfg.action_classifier_weight * F.cross_entropy(
+                        model.classify_actions(aemb), labels
+                    )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
