@@ -46,7 +46,7 @@ def registered() -> Iterator[None]:
 def test_loads_through_the_encoder_registry() -> None:
     enc = create_encoder("vidlens-tiny", dtype="float32")
     assert enc.id == "vidlens-tiny"
-    assert enc.dim == 256 and enc.image_size == 64  # type: ignore[attr-defined]
+    assert enc.dim == 256 and enc.image_size == 96  # type: ignore[attr-defined]
     assert enc.encode_images(np.zeros((3, 128, 128, 3), np.uint8)).shape == (3, 256)
     assert enc.encode_texts(["a red circle moves left"]).shape == (1, 256)
     assert model_path().stat().st_size + model_path().with_name(

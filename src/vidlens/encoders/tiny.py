@@ -1,6 +1,6 @@
 """``vidlens-tiny``: the small video-text model shipped inside the package, for offline use.
 
-A custom open_clip architecture (a ModifiedResNet image tower, 64 px, width 16, one block per
+A custom open_clip architecture (a ModifiedResNet image tower, 96 px, width 16, one block per
 stage; text transformer width 128 / 4 layers / context 32; embeddings 256) trained by
 ``vidlens train`` on the synthetic world (``scripts/train_tiny.sh``). It understands *that*
 world — coloured, textured shapes on plain, gradient or noisy backgrounds that move, grow,

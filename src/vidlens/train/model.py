@@ -32,16 +32,17 @@ logger = logging.getLogger(__name__)
 
 # The open_clip architecture of vidlens-tiny (a custom config: open_clip builds it from data):
 # a small ModifiedResNet image tower (CLIP's RN design; on 64-px frames it trains ~2x faster per
-# frame than a ViT of the same size and picks up small local cues, like motion trails, sooner)
+# frame than a ViT of the same size and picks up small local cues, like motion trails, sooner),
+# fed 96-px frames (at 64 px a small shape is 5 px across its radius and shapes get confused),
 # and a 4-layer text transformer.
 TINY_MODEL_CFG: dict[str, Any] = {
     "embed_dim": 256,
-    "vision_cfg": {"image_size": 64, "layers": [1, 1, 1, 1], "width": 16, "head_width": 32},
+    "vision_cfg": {"image_size": 96, "layers": [1, 1, 1, 1], "width": 16, "head_width": 32},
     "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 128, "heads": 2, "layers": 4},
 }
-# OpenAI CLIP's normalisation; 64-px frames, bicubic, short side (the engine's preprocessing).
+# OpenAI CLIP's normalisation; 96-px frames, bicubic, short side (the engine's preprocessing).
 TINY_PREPROCESS_CFG: dict[str, Any] = {
-    "size": 64,
+    "size": 96,
     "mode": "RGB",
     "mean": [0.48145466, 0.4578275, 0.40821073],
     "std": [0.26862954, 0.26130258, 0.27577711],
