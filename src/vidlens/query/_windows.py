@@ -326,7 +326,11 @@ def nearest_edge(edges: Float64Array, x: Float64Array) -> IntArray:
     # answer, and its position rounded up is i except where rounding crossed an edge, which is
     # checked (and searched outright).
     n = edges.size
-    i = np.ceil(np.interp(x, edges, np.arange(n, dtype=np.float64), right=n)).astype(np.intp)
+    # edges closer than ~1e-308 make interp's slope overflow to NaN; the check below repairs
+    # whatever index that casts to, so the cast's warning says nothing
+    with np.errstate(invalid="ignore"):
+        guess = np.interp(x, edges, np.arange(n, dtype=np.float64), right=n)
+        i = np.ceil(guess).astype(np.intp)
     np.clip(i, 0, n, out=i)
     lower, upper = np.append(-np.inf, edges), np.append(edges, np.inf)
     below, above = lower[i], upper[i]  # edges[i - 1] and edges[i], -inf and inf past the ends
