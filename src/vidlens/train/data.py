@@ -59,11 +59,13 @@ _OPPOSITE = {
 }
 
 
-# Actions a mirror image turns into one another (h: left-right mirror, v: up-down mirror).
-_FLIPS = {
-    "h": (("move_left", "move_right"), ("move_right", "move_left")),
-    "v": (("move_up", "move_down"), ("move_down", "move_up")),
-}
+# What a mirror image turns an action into, as indices into ACTIONS (left-right, up-down mirror).
+_H_MIRROR = np.arange(len(ACTIONS))
+_H_MIRROR[[ACTIONS.index("move_left"), ACTIONS.index("move_right")]] = [
+    ACTIONS.index("move_right"), ACTIONS.index("move_left")]  # fmt: skip
+_V_MIRROR = np.arange(len(ACTIONS))
+_V_MIRROR[[ACTIONS.index("move_up"), ACTIONS.index("move_down")]] = [
+    ACTIONS.index("move_down"), ACTIONS.index("move_up")]  # fmt: skip
 
 
 @dataclass
@@ -372,12 +374,6 @@ class ClipSampler:
         vflip = rng.random(m) < 0.5
         frames[hflip] = frames[hflip][:, :, ::-1]
         frames[vflip] = frames[vflip][:, ::-1]
-        swap = {ACTIONS.index(a): ACTIONS.index(b) for a, b in _FLIPS["h"]}
-        vswap = {ACTIONS.index(a): ACTIONS.index(b) for a, b in _FLIPS["v"]}
-        out = labels.copy()
-        for i in range(m):
-            if hflip[i]:
-                out[i] = swap.get(int(out[i]), int(out[i]))
-            if vflip[i]:
-                out[i] = vswap.get(int(out[i]), int(out[i]))
-        return frames, out
+        labels = np.where(hflip, _H_MIRROR[labels], labels)
+        labels = np.where(vflip, _V_MIRROR[labels], labels)
+        return frames, labels
