@@ -10,7 +10,7 @@ import pytest
 
 from vidlens.synth.generate import generate
 from vidlens.synth.world import WorldConfig
-from vidlens.train.data import ClipSampler, build_cache
+from vidlens.train.data import ClipSampler, FrameCache, build_cache
 from vidlens.train.trainer import TrainConfig, load_train_config, train
 
 MICRO_CFG = {
@@ -29,6 +29,14 @@ def micro_set(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     model = root / "micro.json"
     model.write_text(json.dumps({"model_cfg": MICRO_CFG}))
     return root / "data", model
+
+
+@pytest.fixture(scope="module")
+def micro_cache(
+    micro_set: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
+) -> FrameCache:
+    """The micro set's frames at 32 px, decoded once for the tests that only read them."""
+    return build_cache(micro_set[0], tmp_path_factory.mktemp("cache"), image_size=32, fps=2.0)
 
 
 def _config(data: Path, model: Path, out: Path, **kw: object) -> TrainConfig:
@@ -112,11 +120,8 @@ def test_config_file_and_overrides(tmp_path: Path) -> None:
         load_train_config(bad)
 
 
-def test_hard_negatives_are_other_actions_of_the_same_object(
-    micro_set: tuple[Path, Path], tmp_path: Path
-) -> None:
-    data, _ = micro_set
-    cache = build_cache(data, tmp_path / "cache", image_size=32, fps=2.0)
+def test_hard_negatives_are_other_actions_of_the_same_object(micro_cache: FrameCache) -> None:
+    cache = micro_cache
     batch = next(iter(ClipSampler(cache, batch_size=8, frames_per_clip=4, seed=0,
                                   hard_negatives=2).epoch(0)))  # fmt: skip
     n_events = int(batch.is_event.sum())
@@ -127,12 +132,11 @@ def test_hard_negatives_are_other_actions_of_the_same_object(
 
 
 def test_generic_captions_are_true_of_every_object_doing_the_action(
-    micro_set: tuple[Path, Path], tmp_path: Path
+    micro_cache: FrameCache,
 ) -> None:
     from vidlens.synth.world import phrase_matches
 
-    data, _ = micro_set
-    cache = build_cache(data, tmp_path / "cache", image_size=32, fps=2.0)
+    cache = micro_cache
     sampler = ClipSampler(cache, batch_size=8, frames_per_clip=4, seed=0, generic_captions=1.0)
     seen = 0
     for epoch in range(3):
@@ -168,14 +172,11 @@ def test_config_rejects_bad_temperature_and_generic_share(tmp_path: Path) -> Non
         TrainConfig(data="d", out_dir=str(tmp_path), generic_captions=1.5)
 
 
-def test_batches_carry_the_exact_action_of_every_frame(
-    micro_set: tuple[Path, Path], tmp_path: Path
-) -> None:
+def test_batches_carry_the_exact_action_of_every_frame(micro_cache: FrameCache) -> None:
     from vidlens.synth.annotations import class_prompts
     from vidlens.synth.world import ACTION_LABELS, ACTIONS
 
-    data, _ = micro_set
-    cache = build_cache(data, tmp_path / "cache", image_size=32, fps=2.0)
+    cache = micro_cache
     sampler = ClipSampler(cache, batch_size=8, frames_per_clip=4, seed=0)
     checked = 0
     for epoch in range(2):
@@ -197,25 +198,22 @@ def test_batches_carry_the_exact_action_of_every_frame(
     from vidlens.synth.world import object_state
 
     for batch in sampler.epoch(2):
-        for i, (vi, times) in enumerate(zip(batch.videos, batch.times, strict=True)):
+        for row, (vi, times) in enumerate(zip(batch.videos, batch.times, strict=True)):
             v = cache.videos[int(vi)]
             for k, t in enumerate(times):
                 want = np.zeros(len(ACTIONS), bool)
                 for ev in v.events:
                     if ev.start_s <= t <= ev.end_s and object_state(v, ev.obj, float(t)).visible:
                         want[ACTIONS.index(ev.action)] = True
-                np.testing.assert_array_equal(batch.frame_action[i * 4 + k], want)
+                np.testing.assert_array_equal(batch.frame_action[row * 4 + k], want)
 
 
-def test_action_frames_are_augmented_and_labelled_after_the_flip(
-    micro_set: tuple[Path, Path], tmp_path: Path
-) -> None:
+def test_action_frames_are_augmented_and_labelled_after_the_flip(micro_cache: FrameCache) -> None:
     from itertools import permutations
 
     from vidlens.synth.world import ACTIONS
 
-    data, _ = micro_set
-    cache = build_cache(data, tmp_path / "cache", image_size=32, fps=2.0)
+    cache = micro_cache
     sampler = ClipSampler(cache, batch_size=8, frames_per_clip=4, seed=0, action_frames=16)
     flips = {"h": {"move_left": "move_right", "move_right": "move_left"},
              "v": {"move_up": "move_down", "move_down": "move_up"}}  # fmt: skip
