@@ -70,9 +70,10 @@ def test_short_run_lowers_loss_and_lifts_recall(
     micro_set: tuple[Path, Path], tmp_path: Path
 ) -> None:
     data, model = micro_set
-    # the shipped recipe's losses: captions, hard negatives, class sentences, action frames
+    # the shipped recipe's losses (captions, hard negatives, class sentences, action frames)
+    # and precision (bfloat16 towers)
     cfg = _config(data, model, tmp_path / "run", hard_negatives=1, action_loss_weight=1.0,
-                  action_classifier_weight=1.0, action_frames=16)  # fmt: skip
+                  action_classifier_weight=1.0, action_frames=16, precision="bf16")  # fmt: skip
     result = train(cfg, show_progress=False)
     first, last = result.history[0], result.history[-1]
     assert last["loss"] < 0.8 * first["loss"]
@@ -170,6 +171,8 @@ def test_config_rejects_bad_temperature_and_generic_share(tmp_path: Path) -> Non
         TrainConfig(data="d", out_dir=str(tmp_path), init_temperature=0.001)
     with pytest.raises(ConfigError, match="generic_captions"):
         TrainConfig(data="d", out_dir=str(tmp_path), generic_captions=1.5)
+    with pytest.raises(ConfigError, match="precision must be one of fp32, bf16, got 'fp16'"):
+        TrainConfig(data="d", out_dir=str(tmp_path), precision="fp16")
 
 
 def test_batches_carry_the_exact_action_of_every_frame(micro_cache: FrameCache) -> None:

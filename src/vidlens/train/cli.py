@@ -55,6 +55,12 @@ __all__ = ["train_command"]
 @click.option("--seed", type=int, default=None)
 @click.option("--device", default=None, help="cpu (default) or cuda.")
 @click.option("--threads", type=int, default=None, help="torch CPU threads.")
+@click.option(
+    "--precision",
+    type=click.Choice(["fp32", "bf16"]),
+    default=None,
+    help="bf16: the towers under bfloat16 autocast (about 2x faster on AMX CPUs and CUDA).",
+)
 @click.option("--resume", is_flag=True, help="Continue from OUT/state.safetensors.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object at the end.")
 def train_command(config_file: Path | None, resume: bool, as_json: bool, **flags: object) -> None:

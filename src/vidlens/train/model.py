@@ -139,11 +139,13 @@ class VideoClip(nn.Module):
     def encode_frames(self, frames: torch.Tensor) -> torch.Tensor:
         """``(B, T, 3, H, W)`` normalised pixels -> ``(B, T, D)`` L2-normalised embeddings."""
         b, t = frames.shape[:2]
-        emb = self.clip.encode_image(frames.flatten(0, 1))
-        return F.normalize(emb, dim=-1).view(b, t, -1)
+        x = frames.flatten(0, 1).contiguous(memory_format=torch.channels_last)
+        emb = self.clip.encode_image(x)
+        return F.normalize(emb.float(), dim=-1).view(b, t, -1)
 
     def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.clip.encode_text(tokens), dim=-1)
+        """Token ids -> L2-normalised float32 embeddings (also under autocast)."""
+        return F.normalize(self.clip.encode_text(tokens).float(), dim=-1)
 
     def pool_mean(self, frame_emb: torch.Tensor) -> torch.Tensor:
         return F.normalize(frame_emb.mean(dim=1), dim=-1)

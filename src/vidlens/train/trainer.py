@@ -31,6 +31,7 @@ config, loadable by ``openclip:ARCH//path/model.safetensors``) + ``temporal_head
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import math
@@ -61,6 +62,7 @@ MODEL_FILE = "model.safetensors"
 HEAD_FILE = "temporal_head.safetensors"
 STATE_FILE = "state.safetensors"
 MAX_LOGIT_SCALE = 100.0
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,9 @@ class TrainConfig:
     limit_val_videos: int | None = 200
     seed: int = 0
     device: str = "cpu"
+    # "bf16": the towers run under bfloat16 autocast (weights, losses and similarities stay
+    # float32); on CPUs with AMX (and on CUDA) about 2x faster steps than "fp32"
+    precision: str = "fp32"
     threads: int | None = None  # torch intra-op threads (default: torch's choice)
 
     def __post_init__(self) -> None:
@@ -108,6 +113,10 @@ class TrainConfig:
             )
         if not (0.0 <= self.generic_captions <= 1.0):
             raise ConfigError(f"generic_captions must be within 0..1, got {self.generic_captions}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(
+                f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
+            )
         if self.lr <= 0 or self.warmup_steps < 0:
             raise ConfigError(
                 f"lr must be > 0 and warmup_steps >= 0, got {self.lr}, {self.warmup_steps}"
@@ -315,6 +324,7 @@ def encode_cache_frames(
         for s in range(0, len(frames), batch):
             x = torch.from_numpy(np.ascontiguousarray(frames[s : s + batch])).to(device)
             x = (x.permute(0, 3, 1, 2).float().div(255.0) - mean) / std
+            x = x.contiguous(memory_format=torch.channels_last)
             out.append(F.normalize(model.clip.encode_image(x), dim=-1).float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, 1), np.float32)
 
@@ -423,6 +433,12 @@ def train(cfg: TrainConfig, *, resume: bool = False, show_progress: bool = True)
     torch.manual_seed(cfg.seed)
     n_actions = len(ACTIONS) if cfg.action_classifier_weight > 0 and cfg.action_frames else 0
     model: Any = VideoClip(clip, head_cfg, int(model_cfg["embed_dim"]), n_actions).to(device)
+    # Channels-last convolution weights (frames are made channels-last in encode_frames): the
+    # same arithmetic, and oneDNN's convolutions and batch norms run much faster in that layout.
+    model = model.to(memory_format=torch.channels_last)
+    towers = functools.partial(
+        torch.autocast, device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"
+    )
     with torch.no_grad():
         if cfg.init is None:
             model.clip.logit_scale.fill_(math.log(1 / cfg.init_temperature))
@@ -482,8 +498,10 @@ def train(cfg: TrainConfig, *, resume: bool = False, show_progress: bool = True)
             x = ((x - mean) / std).view(b, t, 3, image_size, image_size)
             use_actions = cfg.action_loss_weight > 0
             texts = batch.texts + batch.action_texts if use_actions else batch.texts
-            frame_emb = model.encode_frames(x)  # (B, T, D)
-            all_text = model.encode_text(tokenizer(texts).to(device))
+            tokens = tokenizer(texts).to(device)
+            with towers():  # embeddings come out float32 and L2-normalised in float32
+                frame_emb = model.encode_frames(x)  # (B, T, D)
+                all_text = model.encode_text(tokens)
             text_emb = all_text[: len(batch.texts)]  # (N, D)
             scale = model.clip.logit_scale.exp().clamp(max=MAX_LOGIT_SCALE)
             fscale = model.frame_logit_scale.exp().clamp(max=MAX_LOGIT_SCALE)
@@ -516,7 +534,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, show_progress: bool = True)
             if batch.action_frames is not None:
                 ax = torch.from_numpy(batch.action_frames).to(device)
                 ax = ax.permute(0, 3, 1, 2).float().div(255.0)
-                aemb = model.encode_frames(((ax - mean) / std)[:, None])[:, 0]  # (M, D)
+                with towers():
+                    aemb = model.encode_frames(((ax - mean) / std)[:, None])[:, 0]  # (M, D)
                 labels = torch.from_numpy(batch.action_labels).to(device)
                 if use_actions:
                     act_logits = fscale * aemb @ all_text[len(batch.texts) :].T
