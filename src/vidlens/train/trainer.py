@@ -99,7 +99,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
     # "bf16": the towers run under bfloat16 autocast (weights, losses and similarities stay
-    # float32); on CPUs with AMX (and on CUDA) about 2x faster steps than "fp32"
+    # float32); on this AMX CPU a step of the shipped recipe is 1.45x faster than with "fp32"
     precision: str = "fp32"
     threads: int | None = None  # torch intra-op threads (default: torch's choice)
 
