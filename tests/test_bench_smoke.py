@@ -62,3 +62,12 @@ def test_query_bench_smoke(tmp_path: Path) -> None:
     assert size["recall_at_100"] >= 0.9
     assert size["search_default"]["n"] == 8
     assert size["memory_mb"]["matrix_float32"] > 0
+
+
+def test_train_bench_smoke(tmp_path: Path) -> None:
+    out = _run("train.py", tmp_path)
+    lines = _ratio_lines(out)
+    for name in ("train step bf16 speed-up over fp32", "image tower channels-last speed-up"):
+        assert any(line.startswith(f"ratio {name}:") for line in lines), (name, out)
+    figures = json.loads((tmp_path / "train-smoke.json").read_text())
+    assert set(figures["step_s"]) == {"fp32", "bf16"} and min(figures["step_s"].values()) > 0

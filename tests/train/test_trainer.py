@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -106,6 +107,30 @@ def test_resume_continues_to_the_same_weights(micro_set: tuple[Path, Path], tmp_
     b = load_file(str(tmp_path / "b" / "model.safetensors"))
     for k in a:
         np.testing.assert_allclose(a[k].astype(np.float32), b[k].astype(np.float32), atol=2e-3)
+
+
+def test_bf16_towers_give_the_float32_loss(micro_set: tuple[Path, Path], micro_cache: FrameCache,
+                                          tmp_path: Path) -> None:  # fmt: skip
+    import torch
+
+    from vidlens.train.trainer import batch_loss, build_model
+
+    data, model = micro_set
+    cfg = _config(data, model, tmp_path, hard_negatives=1, action_loss_weight=1.0,
+                  action_classifier_weight=1.0, action_frames=8)  # fmt: skip
+    sampler = ClipSampler(micro_cache, batch_size=8, frames_per_clip=4, seed=0, hard_negatives=1,
+                          action_frames=8)  # fmt: skip
+    batch = next(iter(sampler.epoch(0)))
+    cpu = torch.device("cpu")
+    net, s = build_model(cfg, cpu)
+    with torch.no_grad():
+        fp32 = batch_loss(net, batch, cfg, s.tokenizer, s.mean, s.std, cpu)
+        bf16 = batch_loss(net, batch, dataclasses.replace(cfg, precision="bf16"), s.tokenizer,
+                          s.mean, s.std, cpu)  # fmt: skip
+    assert bf16.dtype == fp32.dtype == torch.float32
+    assert abs(float(bf16) - float(fp32)) <= 0.02 * float(fp32), (float(bf16), float(fp32))
+    # and it is not the same computation: bfloat16 rounding shows in the loss
+    assert float(bf16) != float(fp32)
 
 
 def test_config_file_and_overrides(tmp_path: Path) -> None:

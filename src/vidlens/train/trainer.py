@@ -48,8 +48,11 @@ import numpy as np
 from ..errors import ConfigError
 
 __all__ = [
+    "ModelSetup",
     "TrainConfig",
     "TrainResult",
+    "batch_loss",
+    "build_model",
     "encode_cache_frames",
     "export_model",
     "load_train_config",
@@ -407,25 +410,27 @@ def _progress_printer(total: int) -> Callable[[int, float, float], None]:
     return show
 
 
-def train(cfg: TrainConfig, *, resume: bool = False, show_progress: bool = True) -> TrainResult:
-    """Run (or, with ``resume``, continue) the training described by ``cfg``."""
+@dataclass
+class ModelSetup:
+    """What :func:`build_model` decided besides the model: configs, tokenizer, normalisation."""
+
+    model_cfg: dict[str, Any]
+    preprocess_cfg: dict[str, Any]
+    head_cfg: Any  # TemporalHeadConfig
+    tokenizer: Any
+    mean: Any  # (1, 3, 1, 1) tensors on the device
+    std: Any
+
+
+def build_model(cfg: TrainConfig, device: Any) -> tuple[Any, ModelSetup]:
+    """The seeded :class:`~vidlens.train.model.VideoClip` that ``cfg`` trains, on ``device``."""
     import open_clip
     import torch
-    import torch.nn.functional as F
 
-    from ..encoders.openclip import _resolve_device
     from ..synth.world import ACTIONS
-    from .data import ClipSampler, build_cache
     from .model import TemporalHeadConfig, VideoClip, build_clip
 
-    started = time.perf_counter()
-    out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    device = _resolve_device(cfg.device)
     model_cfg, pp = _model_cfg(cfg)
-    image_size = int(model_cfg["vision_cfg"]["image_size"])
     head_cfg = TemporalHeadConfig(layers=cfg.head_layers, heads=cfg.head_heads)
     clip = build_clip(model_cfg, seed=cfg.seed)
     if cfg.init is not None:
@@ -436,9 +441,6 @@ def train(cfg: TrainConfig, *, resume: bool = False, show_progress: bool = True)
     # Channels-last convolution weights (frames are made channels-last in encode_frames): the
     # same arithmetic, and oneDNN's convolutions and batch norms run much faster in that layout.
     model = model.to(memory_format=torch.channels_last)
-    towers = functools.partial(
-        torch.autocast, device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"
-    )
     with torch.no_grad():
         if cfg.init is None:
             model.clip.logit_scale.fill_(math.log(1 / cfg.init_temperature))
@@ -446,6 +448,93 @@ def train(cfg: TrainConfig, *, resume: bool = False, show_progress: bool = True)
     tokenizer = open_clip.SimpleTokenizer(context_length=model_cfg["text_cfg"]["context_length"])
     mean = torch.tensor(pp["mean"], device=device).view(1, 3, 1, 1)
     std = torch.tensor(pp["std"], device=device).view(1, 3, 1, 1)
+    return model, ModelSetup(model_cfg, pp, head_cfg, tokenizer, mean, std)
+
+
+def batch_loss(
+    model: Any, batch: Any, cfg: TrainConfig, tokenizer: Any, mean: Any, std: Any, device: Any
+) -> Any:
+    """The training loss of one :class:`~vidlens.train.data.Batch` (a scalar tensor with grad).
+
+    Both towers run under ``cfg.precision``; similarities and losses are float32.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    towers = functools.partial(
+        torch.autocast, device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"
+    )
+    b, t, h, w = batch.frames.shape[:4]
+    x = torch.from_numpy(np.ascontiguousarray(batch.frames)).to(device)
+    x = x.flatten(0, 1).permute(0, 3, 1, 2).float().div(255.0)
+    x = ((x - mean) / std).view(b, t, 3, h, w)
+    use_actions = cfg.action_loss_weight > 0
+    texts = batch.texts + batch.action_texts if use_actions else batch.texts
+    tokens = tokenizer(texts).to(device)
+    with towers():  # embeddings come out float32 and L2-normalised in float32
+        frame_emb = model.encode_frames(x)  # (B, T, D)
+        all_text = model.encode_text(tokens)
+    text_emb = all_text[: len(batch.texts)]  # (N, D)
+    scale = model.clip.logit_scale.exp().clamp(max=MAX_LOGIT_SCALE)
+    fscale = model.frame_logit_scale.exp().clamp(max=MAX_LOGIT_SCALE)
+    pos = torch.from_numpy(batch.clip_pos).to(device)
+    ign = torch.from_numpy(batch.clip_ignore).to(device)
+    loss = cfg.mean_loss_weight * _symmetric(
+        scale * model.pool_mean(frame_emb) @ text_emb.T, pos, ign
+    )
+    if model.head is not None and cfg.temporal_loss_weight > 0:
+        loss = loss + cfg.temporal_loss_weight * _symmetric(
+            scale * model.pool_temporal(frame_emb) @ text_emb.T, pos, ign
+        )
+    if cfg.frame_loss_weight > 0:
+        fpos = torch.from_numpy(batch.frame_pos).to(device)
+        flog = fscale * F.normalize(frame_emb.flatten(0, 1), dim=-1) @ text_emb.T
+        loss = loss + cfg.frame_loss_weight * _symmetric(flog, fpos)
+    if use_actions:
+        action_emb = all_text[len(batch.texts) :]  # (A, D)
+        fa = torch.from_numpy(batch.frame_action).to(device)
+        ca = torch.from_numpy(batch.clip_action).to(device)
+        ci = torch.from_numpy(batch.clip_action_ignore).to(device)
+        frames_flat = F.normalize(frame_emb.flatten(0, 1), dim=-1)
+        action = _supcon(fscale * frames_flat @ action_emb.T, fa)
+        action = action + _supcon(scale * model.pool_mean(frame_emb) @ action_emb.T, ca, ci)
+        if model.head is not None:
+            action = action + _supcon(scale * model.pool_temporal(frame_emb) @ action_emb.T, ca, ci)
+        loss = loss + cfg.action_loss_weight * action
+    if batch.action_frames is not None:
+        ax = torch.from_numpy(batch.action_frames).to(device)
+        ax = ax.permute(0, 3, 1, 2).float().div(255.0)
+        with towers():
+            aemb = model.encode_frames(((ax - mean) / std)[:, None])[:, 0]  # (M, D)
+        labels = torch.from_numpy(batch.action_labels).to(device)
+        if use_actions:
+            act_logits = fscale * aemb @ all_text[len(batch.texts) :].T
+            loss = loss + cfg.action_loss_weight * F.cross_entropy(act_logits, labels)
+        if model.action_classifier is not None:
+            loss = loss + cfg.action_classifier_weight * F.cross_entropy(
+                model.classify_actions(aemb), labels
+            )
+    return loss
+
+
+def train(cfg: TrainConfig, *, resume: bool = False, show_progress: bool = True) -> TrainResult:
+    """Run (or, with ``resume``, continue) the training described by ``cfg``."""
+    import open_clip
+    import torch
+
+    from ..encoders.openclip import _resolve_device
+    from .data import ClipSampler, build_cache
+
+    started = time.perf_counter()
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = _resolve_device(cfg.device)
+    model, setup = build_model(cfg, device)
+    model_cfg, pp, head_cfg = setup.model_cfg, setup.preprocess_cfg, setup.head_cfg
+    tokenizer, mean, std = setup.tokenizer, setup.mean, setup.std
+    image_size = int(model_cfg["vision_cfg"]["image_size"])
 
     cache_dir = cfg.cache_dir or str(out / "cache")
     cache = build_cache(cfg.data, cache_dir, image_size=image_size, fps=cfg.cache_fps,
@@ -492,58 +581,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, show_progress: bool = True)
                 break
             for group in opt.param_groups:
                 group["lr"] = _lr_at(step, total, cfg)
-            b, t = batch.frames.shape[:2]
-            x = torch.from_numpy(np.ascontiguousarray(batch.frames)).to(device)
-            x = x.flatten(0, 1).permute(0, 3, 1, 2).float().div(255.0)
-            x = ((x - mean) / std).view(b, t, 3, image_size, image_size)
-            use_actions = cfg.action_loss_weight > 0
-            texts = batch.texts + batch.action_texts if use_actions else batch.texts
-            tokens = tokenizer(texts).to(device)
-            with towers():  # embeddings come out float32 and L2-normalised in float32
-                frame_emb = model.encode_frames(x)  # (B, T, D)
-                all_text = model.encode_text(tokens)
-            text_emb = all_text[: len(batch.texts)]  # (N, D)
-            scale = model.clip.logit_scale.exp().clamp(max=MAX_LOGIT_SCALE)
-            fscale = model.frame_logit_scale.exp().clamp(max=MAX_LOGIT_SCALE)
-            pos = torch.from_numpy(batch.clip_pos).to(device)
-            ign = torch.from_numpy(batch.clip_ignore).to(device)
-            loss = cfg.mean_loss_weight * _symmetric(
-                scale * model.pool_mean(frame_emb) @ text_emb.T, pos, ign
-            )
-            if model.head is not None and cfg.temporal_loss_weight > 0:
-                loss = loss + cfg.temporal_loss_weight * _symmetric(
-                    scale * model.pool_temporal(frame_emb) @ text_emb.T, pos, ign
-                )
-            if cfg.frame_loss_weight > 0:
-                fpos = torch.from_numpy(batch.frame_pos).to(device)
-                flog = fscale * F.normalize(frame_emb.flatten(0, 1), dim=-1) @ text_emb.T
-                loss = loss + cfg.frame_loss_weight * _symmetric(flog, fpos)
-            if use_actions:
-                action_emb = all_text[len(batch.texts) :]  # (A, D)
-                fa = torch.from_numpy(batch.frame_action).to(device)
-                ca = torch.from_numpy(batch.clip_action).to(device)
-                ci = torch.from_numpy(batch.clip_action_ignore).to(device)
-                frames_flat = F.normalize(frame_emb.flatten(0, 1), dim=-1)
-                action = _supcon(fscale * frames_flat @ action_emb.T, fa)
-                action = action + _supcon(scale * model.pool_mean(frame_emb) @ action_emb.T, ca, ci)
-                if model.head is not None:
-                    action = action + _supcon(
-                        scale * model.pool_temporal(frame_emb) @ action_emb.T, ca, ci
-                    )
-                loss = loss + cfg.action_loss_weight * action
-            if batch.action_frames is not None:
-                ax = torch.from_numpy(batch.action_frames).to(device)
-                ax = ax.permute(0, 3, 1, 2).float().div(255.0)
-                with towers():
-                    aemb = model.encode_frames(((ax - mean) / std)[:, None])[:, 0]  # (M, D)
-                labels = torch.from_numpy(batch.action_labels).to(device)
-                if use_actions:
-                    act_logits = fscale * aemb @ all_text[len(batch.texts) :].T
-                    loss = loss + cfg.action_loss_weight * F.cross_entropy(act_logits, labels)
-                if model.action_classifier is not None:
-                    loss = loss + cfg.action_classifier_weight * F.cross_entropy(
-                        model.classify_actions(aemb), labels
-                    )
+            loss = batch_loss(model, batch, cfg, tokenizer, mean, std, device)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
