@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shutil
 import sys
 from fractions import Fraction
 from pathlib import Path
@@ -74,11 +75,22 @@ def write_demo_videos(
 
 
 def _run(library: Path, videos: list[Path], encoder: str | None, title: str) -> None:
+    from .errors import LibraryError
     from .ingest import IngestConfig
     from .library import Library
 
     print(f"\n=== {title} ===")
-    with Library.open(library, encoder=encoder, create=True) as lib:
+    lib = Library.open(library, encoder=encoder, create=True)
+    try:
+        _ = lib.encoder  # loads the weights; refuses those that did not build the library
+    except LibraryError as exc:
+        # The demo's libraries are its own scratch space: after a model update (a new
+        # vidlens-tiny, other pretrained weights) the old one is rebuilt, not an error.
+        lib.close()
+        print(f"rebuilding {library}: {exc}")
+        shutil.rmtree(library)
+        lib = Library.open(library, encoder=encoder, create=True)
+    with lib:
         print(f"encoder: {lib.manifest.encoder_id}   library: {library}")
         report = lib.index(videos, config=IngestConfig())
         t = report.timings
