@@ -42,7 +42,7 @@ def best_seconds(jobs: dict[str, Any], repeats: int) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--videos", type=int, default=24, help="synthetic videos to draw batches from")
+    ap.add_argument("--videos", type=int, default=80, help="synthetic videos to draw batches from")
     ap.add_argument("--steps", type=int, default=3, help="steps per timed round")
     ap.add_argument("--repeats", type=int, default=3, help="timed rounds (best is kept)")
     ap.add_argument("--threads", type=int, default=2, help="torch threads (the recipe's 2)")
@@ -80,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
                           generic_captions=recipe.generic_captions,
                           action_frames=recipe.action_frames)  # fmt: skip
     batches = [b for _, b in zip(range(args.steps), sampler.epoch(0), strict=False)]
+    if len(batches) < args.steps:
+        sys.exit(f"{args.videos} videos make {len(batches)} batches; ask for more --videos")
     print(
         f"# {recipe.model} ({image_size} px), batch {recipe.batch_size} clips x "
         f"{recipe.frames_per_clip} frames + {recipe.action_frames} action frames, "
