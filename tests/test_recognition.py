@@ -161,6 +161,16 @@ def test_templates(tmp_path: Path) -> None:
         get_templates("imagenet")
 
 
+def test_pooling_without_a_temporal_head(lib: Library) -> None:
+    auto = ZeroShotClassifier(lib, COLOURS)  # colour-test has no head: auto is mean pooling
+    assert auto.temporal_head is None
+    assert auto.describe()["video_pooling"].startswith("mean of L2-normalised frame embeddings")
+    with pytest.raises(ConfigError, match="colour-test has no temporal head"):
+        ZeroShotClassifier(lib, COLOURS, pooling="temporal")
+    with pytest.raises(ConfigError, match="unknown video pooling 'max'; choose one of auto"):
+        ZeroShotClassifier(lib, COLOURS, pooling="max")
+
+
 def test_pooling_and_views_helpers() -> None:
     v = np.array([[1.0, 0.0], [0.0, 2.0], [0.0, 1.0]])
     t = np.array([0.0, 1.0, 2.0])
@@ -268,6 +278,10 @@ def test_cli_classify_few_shot_text(world: tuple[Path, Path], tmp_path: Path) ->
         (["VIDEO"], 'give the classes with --labels "a,b,c" or --labels-file FILE'),
         (["VIDEO", "--labels", "a,b", "--templates", "odd"], "unknown template set 'odd'"),
         (["VIDEO", "--labels", "a,b", "--alpha", "2"], "add --few-shot FILE.csv"),
+        (
+            ["VIDEO", "--labels", "a,b", "--pooling", "temporal"],
+            "the library's encoder colour-test has no temporal head",
+        ),
     ],
 )
 def test_cli_classify_errors(world: tuple[Path, Path], args: list[str], message: str) -> None:

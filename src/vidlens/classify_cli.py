@@ -84,6 +84,15 @@ def _parse_labels(labels: str | None, labels_file: Path | None) -> list[str]:
 @click.option("--beta", type=float, default=None, help="Tip-Adapter sharpness [5.5].")
 @click.option("--top-k", type=click.IntRange(1, 1000), default=5, show_default=True)
 @click.option(
+    "--pooling",
+    type=click.Choice(["auto", "mean", "temporal"]),
+    default="auto",
+    show_default=True,
+    help="How a video becomes one embedding: the mean of its frames, or the encoder's temporal "
+    "head over them in time order (vidlens-tiny and `vidlens train` exports have one; auto: "
+    "the head when there is one).",
+)
+@click.option(
     "--library",
     type=click.Path(file_okay=False, path_type=Path),
     envvar="VIDLENS_LIBRARY",
@@ -105,13 +114,14 @@ def classify(
     alpha: float | None,
     beta: float | None,
     top_k: int,
+    pooling: str,
     library: Path,
     device: str | None,
     as_json: bool,
 ) -> None:
     """Which of the --labels each VIDEO (path or id) shows, with probabilities.
 
-    Zero-shot by default (CLIP prompt ensembles over mean-pooled frame embeddings); with
+    Zero-shot by default (CLIP prompt ensembles over pooled frame embeddings); with
     --few-shot, labelled example videos adapt it without training (Tip-Adapter or GDA).
     """
     try:
@@ -125,6 +135,7 @@ def classify(
             few_shot_method=few_shot_method,
             settings={k: v for k, v in (("alpha", alpha), ("beta", beta)) if v is not None},
             top_k=top_k,
+            pooling=pooling,
             library=library,
             device=device,
         )
@@ -152,6 +163,7 @@ def _classify(
     top_k: int,
     library: Path,
     device: str | None,
+    pooling: str = "auto",
 ) -> dict[str, Any]:
     from .encoders import EncoderConfig
     from .library import Library
@@ -180,6 +192,7 @@ def _classify(
             labels,
             templates=templates,
             descriptions=load_descriptions(descriptions) if descriptions else None,
+            pooling=pooling,
         )
         classifier: Classifier = zero_shot
         if few_shot is not None:

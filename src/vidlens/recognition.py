@@ -12,7 +12,11 @@ decoded again and nothing is trained.
 - *Video embedding*: the re-normalised mean of the L2-normalised frame embeddings (ViFi-CLIP mean
   pooling) of the whole video, of the frames inside a window, or of each of ``views`` equal
   temporal segments (multi-view testing). A window or segment without a sampled frame takes the
-  frame nearest its middle.
+  frame nearest its middle. When the library's encoder comes with a temporal head (vidlens-tiny,
+  a ``vidlens train`` export) the head pools those frames instead, in time order (``pooling``:
+  ``auto``, the default, uses it when there is one; ``mean``; ``temporal``): it sees which way
+  things change, which a mean of frames cannot (vidlens-tiny: action top-1 0.508 vs 0.416 on
+  the synthetic test split).
 - *Logits* are ``logit_scale * cos`` (100, CLIP's learnt temperature); probabilities their
   softmax. Multi-view scores average the views' probabilities.
 
@@ -59,6 +63,7 @@ __all__ = [
     "KINETICS_TEMPLATES",
     "SIMPLE_TEMPLATES",
     "TEMPLATE_SETS",
+    "VIDEO_POOLINGS",
     "Classifier",
     "GDAConfig",
     "TipAdapter",
@@ -72,6 +77,7 @@ __all__ = [
     "load_descriptions",
     "pool_frames",
     "read_labelled_csv",
+    "temporal_head_pooling",
     "view_windows",
 ]
 
@@ -80,6 +86,7 @@ logger = logging.getLogger(__name__)
 Float64Array = NDArray[np.float64]
 
 DEFAULT_LOGIT_SCALE = 100.0  # CLIP's learnt logit scale (exp(4.6052))
+VIDEO_POOLINGS = ("auto", "mean", "temporal")
 
 SIMPLE_TEMPLATES: tuple[str, ...] = (
     "a video of {}.",
@@ -202,6 +209,15 @@ def pool_frames(
         window: ``(start_s, end_s)``; frames with ``start_s <= t <= end_s`` are pooled, or the
             frame nearest the window's middle when none is inside.
     """
+    return _unit(_frames_in(vectors, times_s, window).mean(axis=0))
+
+
+def _frames_in(
+    vectors: NDArray[np.floating],
+    times_s: NDArray[np.floating],
+    window: tuple[float, float] | None,
+) -> Float64Array:
+    """The L2-normalised frame embeddings that :func:`pool_frames` pools, in time order."""
     v = _unit(vectors)
     if v.ndim != 2 or v.shape[0] == 0:
         raise QueryError(f"a video needs at least one frame embedding, got shape {v.shape}")
@@ -213,7 +229,31 @@ def pool_frames(
             inside = np.zeros(t.size, dtype=bool)
             inside[int(np.argmin(np.abs(t - (start + end) / 2)))] = True
         v = v[inside]
-    return _unit(v.mean(axis=0))
+    return v
+
+
+def temporal_head_pooling(library: Library, pooling: str = "auto") -> Any | None:
+    """The temporal head that pools a library's videos under ``pooling``, or None (mean).
+
+    ``auto``: the head of the library's encoder when it has one (vidlens-tiny, a ``vidlens
+    train`` export), else mean pooling; ``mean``: always mean pooling; ``temporal``: the head,
+    or an error when the encoder has none.
+    """
+    if pooling not in VIDEO_POOLINGS:
+        raise ConfigError(
+            f"unknown video pooling {pooling!r}; choose one of {', '.join(VIDEO_POOLINGS)}"
+        )
+    if pooling == "mean":
+        return None
+    from .encoders.tiny import temporal_head_for
+
+    head = temporal_head_for(library.manifest.encoder_id)
+    if head is None and pooling == "temporal":
+        raise ConfigError(
+            f"the library's encoder {library.manifest.encoder_id} has no temporal head (only "
+            f"vidlens-tiny and `vidlens train` exports have one); use --pooling mean or auto"
+        )
+    return head
 
 
 def view_windows(duration_s: float, views: int) -> list[tuple[float, float]]:
@@ -253,6 +293,23 @@ class Classifier:
 
     library: Library
     labels: tuple[str, ...]
+    # When set, a video (or window, or view) is pooled by this temporal head — a small
+    # transformer over its frame embeddings in time order, which sees which way things change —
+    # instead of by the mean of its frames.
+    temporal_head: Any | None = None
+
+    def _pool(
+        self,
+        vectors: NDArray[np.floating],
+        times: NDArray[np.floating],
+        window: tuple[float, float] | None = None,
+    ) -> Float64Array:
+        if self.temporal_head is None:
+            return pool_frames(vectors, times, window)
+        from .encoders.tiny import temporal_video_embeddings
+
+        frames = _frames_in(vectors, times, window)
+        return _unit(temporal_video_embeddings(self.temporal_head, [frames])[0])
 
     def logits(self, embeddings: NDArray[np.floating]) -> Float64Array:
         """``(..., D)`` L2-normalised video embeddings -> ``(..., C)`` float64 logits."""
@@ -264,10 +321,10 @@ class Classifier:
 
     # -- embeddings
     def embed(self, video_id: str, window: tuple[float, float] | None = None) -> Float64Array:
-        """``(D,)`` mean-pooled embedding of a video, or of the frames inside ``window``."""
+        """``(D,)`` pooled embedding of a video, or of the frames inside ``window``."""
         vectors = self.library.frame_vectors(video_id)
         times = self.library.frame_times(video_id)
-        return pool_frames(vectors, times, _check_window(window))
+        return self._pool(vectors, times, _check_window(window))
 
     def embed_views(self, video_ids: Sequence[str], views: int = 1) -> Float64Array:
         """``(N, views, D)`` embeddings of ``views`` equal temporal segments of each video."""
@@ -278,11 +335,11 @@ class Classifier:
             vectors = self.library.frame_vectors(vid)
             times = self.library.frame_times(vid)
             if views == 1:
-                out[i, 0] = pool_frames(vectors, times)
+                out[i, 0] = self._pool(vectors, times)
                 continue
             duration = self.library.video(vid).duration_s
             for j, (s, e) in enumerate(view_windows(duration, views)):
-                out[i, j] = pool_frames(vectors, times, (s, e))
+                out[i, j] = self._pool(vectors, times, (s, e))
         return out
 
     # -- scores
@@ -336,6 +393,9 @@ class ZeroShotClassifier(Classifier):
         templates: a built-in set name (``simple``, ``kinetics``), a templates file, or strings.
         descriptions: optional ``{label: [description, ...]}`` added to that class's prompts.
         logit_scale: multiplies cosine similarities into logits.
+        pooling: how a video becomes one embedding (:func:`temporal_head_pooling`): ``auto``
+            (the encoder's temporal head when it has one, else the mean of the frames),
+            ``mean`` or ``temporal``.
     """
 
     def __init__(
@@ -346,9 +406,11 @@ class ZeroShotClassifier(Classifier):
         templates: str | os.PathLike[str] | Sequence[str] = "simple",
         descriptions: Mapping[str, Sequence[str]] | None = None,
         logit_scale: float = DEFAULT_LOGIT_SCALE,
+        pooling: str = "auto",
     ) -> None:
         self.library = library
         self.labels = _check_labels(labels)
+        self.temporal_head = temporal_head_pooling(library, pooling)
         self.template_source = (
             os.fspath(templates) if isinstance(templates, str | os.PathLike) else "custom"
         )
@@ -391,7 +453,12 @@ class ZeroShotClassifier(Classifier):
             "templates": {"source": self.template_source, "templates": list(self.templates)},
             "descriptions": self.descriptions,
             "logit_scale": self.logit_scale,
-            "video_pooling": "mean of L2-normalised frame embeddings, re-normalised",
+            "video_pooling": (
+                f"temporal head of {self.library.manifest.encoder_id} over the L2-normalised "
+                "frame embeddings in time order, re-normalised"
+                if self.temporal_head is not None
+                else "mean of L2-normalised frame embeddings, re-normalised"
+            ),
         }
 
 
@@ -439,6 +506,7 @@ class _FewShot(Classifier):
         self.zero_shot = zero_shot
         self.library = zero_shot.library
         self.labels = zero_shot.labels
+        self.temporal_head = zero_shot.temporal_head  # examples are pooled as the queries
         keys = _unit(example_embeddings)
         y = np.asarray(example_labels, dtype=np.int64)
         if keys.ndim != 2 or keys.shape[0] == 0 or y.shape != (keys.shape[0],):

@@ -104,3 +104,48 @@ def test_figures_on_a_fixed_subset_match_the_stored_ones(tmp_path: Path) -> None
     )
     for key, value in ref["metrics"].items():
         assert abs(got[key] - value) <= TOLERANCE, (key, got[key], value)
+
+
+def test_classifiers_pool_videos_with_the_temporal_head(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from vidlens.classify_cli import classify
+    from vidlens.encoders.tiny import temporal_head_for, temporal_video_embeddings
+    from vidlens.library import Library
+    from vidlens.recognition import ZeroShotClassifier, create_few_shot
+    from vidlens.synth.generate import generate
+    from vidlens.synth.world import ACTION_LABELS
+
+    generate(tmp_path / "set", count=6, seed=5, split="test")
+    labels = sorted(ACTION_LABELS.values())
+    with Library.open(tmp_path / "lib", encoder="vidlens-tiny", create=True) as lib:
+        assert lib.index([tmp_path / "set" / "videos"]).indexed == 6
+        ids = [v.id for v in lib.videos()]
+        auto = ZeroShotClassifier(lib, labels, templates=["something {}"])
+        mean = ZeroShotClassifier(lib, labels, templates=["something {}"], pooling="mean")
+        assert auto.temporal_head is not None and mean.temporal_head is None
+        assert auto.describe()["video_pooling"].startswith("temporal head of vidlens-tiny")
+        head = temporal_head_for("vidlens-tiny")
+        for vid in ids[:2]:
+            frames = lib.frame_vectors(vid)
+            expected = temporal_video_embeddings(head, [frames])[0]
+            np.testing.assert_allclose(auto.embed(vid), expected, atol=1e-5)
+            # a window is pooled by the head too, over the frames inside it
+            t = lib.frame_times(vid)
+            inside = (t >= 2.0) & (t <= 6.0)
+            window = temporal_video_embeddings(head, [frames[inside]])[0]
+            np.testing.assert_allclose(auto.embed(vid, (2.0, 6.0)), window, atol=1e-5)
+            assert float(auto.embed(vid) @ mean.embed(vid)) < 0.999  # not the mean in disguise
+        # few-shot examples are pooled the way the videos they are compared with are
+        few = create_few_shot(auto, [(ids[0], labels[0]), (ids[1], labels[1])], "tip-adapter")
+        np.testing.assert_allclose(few.keys[0], auto.embed(ids[0]), atol=1e-6)
+        # a `vidlens train` export brings its head along; a plain open_clip id has none
+        assert temporal_head_for("openclip:ViT-B-32/random") is None
+
+    cli = CliRunner()
+    args = ["classify", ids[0], "--labels", ",".join(labels), "--library", str(tmp_path / "lib")]
+    out = cli.invoke(classify, [*args[1:], "--json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["classifier"]["video_pooling"].startswith("temporal head")
+    out = cli.invoke(classify, [*args[1:], "--json", "--pooling", "mean"])
+    assert json.loads(out.stdout)["classifier"]["video_pooling"].startswith("mean of")

@@ -44,6 +44,8 @@ __all__ = [
     "load_temporal_head",
     "model_available",
     "model_path",
+    "temporal_head_for",
+    "temporal_video_embeddings",
     "temporal_video_scores",
 ]
 
@@ -116,15 +118,35 @@ def load_temporal_head(path: str | Path | None = None, device: str = "cpu") -> A
     return head.to(device).eval()
 
 
-def temporal_video_scores(
-    head: Any, frame_vectors_per_video: list[np.ndarray], text_vectors: np.ndarray
-) -> np.ndarray:
-    """Video-level cosine scores ``(n_texts, n_videos)`` through the temporal head.
+def temporal_head_for(encoder_id: str) -> Any | None:
+    """The temporal head that comes with an encoder, or None: vidlens-tiny's, or the one beside
+    a ``vidlens train`` export loaded as ``openclip:ARCH//path/model.safetensors``."""
+    if encoder_id == TINY_ENCODER_ID:
+        return load_temporal_head() if model_available() else None
+    from ._openclip_weights import parse_openclip_spec
+
+    name, _, spec = encoder_id.partition(":")
+    if name != "openclip":
+        return None
+    try:
+        parsed = parse_openclip_spec(spec)
+    except EncoderError:
+        return None
+    path = parsed.path
+    if parsed.kind != "path" or path is None or not path.is_file():
+        return None  # an open_clip tag, random weights, a checkpoint folder
+    if not path.with_name(path.name + ".json").is_file():
+        return None  # a plain open_clip checkpoint: no sidecar, no head
+    return load_temporal_head(path)
+
+
+def temporal_video_embeddings(head: Any, frame_vectors_per_video: list[np.ndarray]) -> np.ndarray:
+    """``(n_videos, D)`` L2-normalised video embeddings through the temporal head.
 
     Args:
-        frame_vectors_per_video: each video's stored frame embeddings ``(T_i, D)`` in time order
-            (e.g. :meth:`vidlens.Library.frame_vectors`); L2-normalised here.
-        text_vectors: ``(n_texts, D)`` text embeddings.
+        frame_vectors_per_video: each video's (or stretch's) frame embeddings ``(T_i, D)``,
+            ``T_i >= 1``, in time order (e.g. :meth:`vidlens.Library.frame_vectors`);
+            L2-normalised here.
     """
     import torch
     import torch.nn.functional as F
@@ -135,7 +157,20 @@ def temporal_video_scores(
             x = torch.from_numpy(np.asarray(vec, dtype=np.float32))
             x = F.normalize(x, dim=-1)[None]
             videos.append(F.normalize(head(x), dim=-1)[0].numpy())
-    v = np.stack(videos)
+    return np.stack(videos)
+
+
+def temporal_video_scores(
+    head: Any, frame_vectors_per_video: list[np.ndarray], text_vectors: np.ndarray
+) -> np.ndarray:
+    """Video-level cosine scores ``(n_texts, n_videos)`` through the temporal head.
+
+    Args:
+        frame_vectors_per_video: each video's stored frame embeddings ``(T_i, D)`` in time order
+            (e.g. :meth:`vidlens.Library.frame_vectors`); L2-normalised here.
+        text_vectors: ``(n_texts, D)`` text embeddings.
+    """
+    v = temporal_video_embeddings(head, frame_vectors_per_video)
     t = np.asarray(text_vectors, dtype=np.float32)
     t = t / np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-12)
     return t @ v.T

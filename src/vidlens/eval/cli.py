@@ -444,6 +444,15 @@ def retrieval_command(
     default="tip-adapter",
     show_default=True,
 )
+@click.option(
+    "--pooling",
+    type=click.Choice(["auto", "mean", "temporal"]),
+    default="auto",
+    show_default=True,
+    help="How a video becomes one embedding: the mean of its frames, or the encoder's temporal "
+    "head over them in time order (vidlens-tiny and `vidlens train` exports have one; auto: "
+    "the head when there is one).",
+)
 @click.option("--out", "out_dir", type=_folder, default=None, help="Write metrics.json here.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @_report_option
@@ -456,6 +465,7 @@ def classify_command(
     classes_file: Path | None,
     few_shot: Path | None,
     few_shot_method: str,
+    pooling: str,
     out_dir: Path | None,
     as_json: bool,
     report_format: str | None,
@@ -477,6 +487,7 @@ def classify_command(
             classes=_read_lines(classes_file) if classes_file else None,
             few_shot=few_shot,
             few_shot_method=few_shot_method,
+            pooling=pooling,
             out_dir=out_dir,
             report_format=report_format,
             encoder_config=_encoder_config(device),

@@ -551,6 +551,7 @@ def run_classification(
     few_shot: str | Path | None = None,
     few_shot_method: str = "tip-adapter",
     logit_scale: float = DEFAULT_LOGIT_SCALE,
+    pooling: str = "auto",
     out_dir: str | Path | None = None,
     report_format: str | None = None,
     encoder_config: EncoderConfig | None = None,
@@ -564,6 +565,8 @@ def run_classification(
             averaged (multi-view testing).
         classes: the class list; default the sorted distinct labels of the CSV.
         few_shot: optional ``path,label`` CSV of example videos (training-free adaptation).
+        pooling: ``auto`` (the encoder's temporal head when it has one), ``mean`` or
+            ``temporal`` (:func:`vidlens.recognition.temporal_head_pooling`).
 
     With ``out_dir`` also writes ``predictions.jsonl`` (per video: path, label, top-5 classes
     with probabilities).
@@ -582,7 +585,7 @@ def run_classification(
                 "the class list or fix the labels"
             )
         classifier: Classifier = ZeroShotClassifier(
-            lib, class_list, templates=templates, logit_scale=logit_scale
+            lib, class_list, templates=templates, logit_scale=logit_scale, pooling=pooling
         )
         if few_shot is not None:
             examples = [(rec.id, label) for rec, label in match_labelled_videos(lib, few_shot)]
