@@ -336,6 +336,20 @@ def test_eval_classify(world: tuple[Path, Path], tmp_path: Path, views: int) -> 
     assert (out / "report.html").exists()
 
 
+def test_eval_classify_with_class_descriptions(world: tuple[Path, Path], tmp_path: Path) -> None:
+    videos, lib = world
+    # class names the colour encoder cannot read; their descriptions say the colour
+    names = {"red": "fire", "blue": "sea", "green": "forest", "yellow": "sand"}
+    labels = _labels_csv(tmp_path, [(str(videos / p), names[c]) for p, c in CLASSIFY_ROWS])
+    desc = tmp_path / "descriptions.json"
+    desc.write_text(json.dumps({name: [f"something {c}"] for c, name in names.items()}))
+    args = ["eval", "classify", "--labels", str(labels), "--library", str(lib), "--json"]
+    without = _run(args)["metrics"]["top1"]
+    record = _run([*args, "--descriptions", str(desc)])
+    assert record["metrics"]["top1"] == 100.0 and without < 100.0
+    assert record["settings"]["descriptions"]["fire"] == ["something red"]
+
+
 def test_eval_classify_wrong_label(world: tuple[Path, Path], tmp_path: Path) -> None:
     videos, lib = world
     rows = [*CLASSIFY_ROWS]

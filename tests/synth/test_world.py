@@ -18,6 +18,7 @@ from vidlens.synth.cli import synth_command
 from vidlens.synth.generate import sample_split
 from vidlens.synth.render import frame_times, object_mask, render_frame, render_frames
 from vidlens.synth.world import (
+    ACTION_LABELS,
     ACTIONS,
     COLOURS,
     Event,
@@ -91,6 +92,14 @@ def test_annotation_files_follow_the_community_formats(synth_dir: Path) -> None:
     for row, video in zip(classes, videos, strict=True):
         assert (synth_dir / row["path"]).is_file()
         assert row["label"] == video.label
+    # the zero-shot prompts of every class, readable by vidlens eval classify
+    from vidlens.recognition import get_templates, load_descriptions
+
+    descriptions = load_descriptions(ann / "class_descriptions.json")
+    assert sorted(descriptions) == sorted(ACTION_LABELS.values())
+    assert "something moves left" in descriptions["moving left"]
+    assert not any("right" in d for d in descriptions["moving left"])
+    assert get_templates(ann / "class_templates.txt") == ("something {}",)
 
 
 def test_written_video_has_the_annotated_duration_and_frames(synth_dir: Path) -> None:

@@ -445,6 +445,13 @@ def retrieval_command(
     show_default=True,
 )
 @click.option(
+    "--descriptions",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help='Class descriptions, JSON {"label": ["description", ...]}: extra prompts of each class, '
+    "used as they are (vidlens synth writes annotations/class_descriptions.json).",
+)
+@click.option(
     "--pooling",
     type=click.Choice(["auto", "mean", "temporal"]),
     default="auto",
@@ -465,6 +472,7 @@ def classify_command(
     classes_file: Path | None,
     few_shot: Path | None,
     few_shot_method: str,
+    descriptions: Path | None,
     pooling: str,
     out_dir: Path | None,
     as_json: bool,
@@ -487,6 +495,7 @@ def classify_command(
             classes=_read_lines(classes_file) if classes_file else None,
             few_shot=few_shot,
             few_shot_method=few_shot_method,
+            descriptions=descriptions,
             pooling=pooling,
             out_dir=out_dir,
             report_format=report_format,

@@ -46,6 +46,7 @@ from ..recognition import (
     ZeroShotClassifier,
     create_few_shot,
     label_text,
+    load_descriptions,
     match_labelled_videos,
     missing_videos_error,
 )
@@ -551,6 +552,7 @@ def run_classification(
     few_shot: str | Path | None = None,
     few_shot_method: str = "tip-adapter",
     logit_scale: float = DEFAULT_LOGIT_SCALE,
+    descriptions: str | Path | None = None,
     pooling: str = "auto",
     out_dir: str | Path | None = None,
     report_format: str | None = None,
@@ -565,6 +567,8 @@ def run_classification(
             averaged (multi-view testing).
         classes: the class list; default the sorted distinct labels of the CSV.
         few_shot: optional ``path,label`` CSV of example videos (training-free adaptation).
+        descriptions: optional JSON ``{"label": ["description", ...]}`` of extra prompts per
+            class, used as they are (recorded in the output).
         pooling: ``auto`` (the encoder's temporal head when it has one), ``mean`` or
             ``temporal`` (:func:`vidlens.recognition.temporal_head_pooling`).
 
@@ -585,7 +589,12 @@ def run_classification(
                 "the class list or fix the labels"
             )
         classifier: Classifier = ZeroShotClassifier(
-            lib, class_list, templates=templates, logit_scale=logit_scale, pooling=pooling
+            lib,
+            class_list,
+            templates=templates,
+            descriptions=load_descriptions(descriptions) if descriptions is not None else None,
+            logit_scale=logit_scale,
+            pooling=pooling,
         )
         if few_shot is not None:
             examples = [(rec.id, label) for rec, label in match_labelled_videos(lib, few_shot)]

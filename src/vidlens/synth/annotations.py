@@ -41,6 +41,7 @@ from .world import (
 )
 
 __all__ = [
+    "CLASS_LABEL_TEMPLATE",
     "CLIP_S",
     "Caption",
     "action_verb",
@@ -86,6 +87,8 @@ _GENERIC_TEMPLATES = (
 )
 # Zero-shot class prompts (the Kinetics labels in a sentence a caption could contain).
 _CLASS_TEMPLATES = ("something {verb}", "a shape {verb}", "an object that {verb}")
+# The template of the label itself for `vidlens eval classify` ("something moving left").
+CLASS_LABEL_TEMPLATE = "something {}"
 
 
 @dataclass(frozen=True)
@@ -293,7 +296,8 @@ def _write_text(path: Path, text: str) -> None:
 def write_annotations(
     directory: str | os.PathLike[str], videos: Iterable[VideoSpec], video_ext: str = ".mp4"
 ) -> dict[str, Path]:
-    """Write ``annotations/{moments.jsonl,retrieval.csv,classes.csv,world.jsonl}``."""
+    """Write ``annotations/{moments.jsonl,retrieval.csv,classes.csv,world.jsonl}`` and the
+    zero-shot prompts of the classes (``class_descriptions.json``, ``class_templates.txt``)."""
     root = Path(directory)
     ann = root / "annotations"
     ann.mkdir(parents=True, exist_ok=True)
@@ -319,9 +323,17 @@ def write_annotations(
         "retrieval": ann / "retrieval.csv",
         "classes": ann / "classes.csv",
         "world": ann / "world.jsonl",
+        "class_descriptions": ann / "class_descriptions.json",
+        "class_templates": ann / "class_templates.txt",
     }
     _write_text(paths["moments"], "\n".join(moments) + "\n")
     _write_text(paths["retrieval"], retrieval.getvalue())
     _write_text(paths["classes"], classes.getvalue())
     _write_text(paths["world"], "\n".join(world) + "\n")
+    # `vidlens eval classify --templates ... --descriptions ...` with these scores the classes as
+    # the benchmark does: the Kinetics labels ("moving left") in the captions' own grammar
+    # ("something moves left", "a shape slides to the left", ...).
+    descriptions = {lab: class_prompts(lab) for lab in sorted(ACTION_LABELS.values())}
+    _write_text(paths["class_descriptions"], json.dumps(descriptions, indent=2) + "\n")
+    _write_text(paths["class_templates"], CLASS_LABEL_TEMPLATE + "\n")
     return paths

@@ -8,10 +8,12 @@ The set's videos are indexed into a :class:`~vidlens.Library` with the encoder, 
 - **moments / highlights** — every ``moments.jsonl`` query goes through ``Library.moments`` on its
   video; scored by :func:`vidlens.eval.qvhighlights.evaluate_moments` (R1@0.5, R1@0.7, mAP,
   HIT@1).
-- **action** — zero-shot classification of each video (``classes.csv``): class prompt ensembles
-  vs the video's mean-pooled stored frame embeddings (ViFi-CLIP), scored by
-  :func:`vidlens.eval.classification.evaluate_classification`; and the same through the temporal
-  head when the encoder has one.
+- **action** — zero-shot classification of each video (``classes.csv``) by the engine's
+  :class:`~vidlens.recognition.ZeroShotClassifier` with the prompts the set ships
+  (``class_templates.txt``, ``class_descriptions.json``) over the video's mean-pooled stored frame
+  embeddings (ViFi-CLIP), scored by :func:`vidlens.eval.classification.evaluate_classification`
+  — what ``vidlens eval classify --pooling mean`` reports — and the same through the temporal
+  head when the encoder has one (``--pooling temporal``).
 - **motion direction** — for every "moves left/right/up/down" event: the four direction captions
   of its object, scored on the stored frames inside the event window by mean pooling and by the
   temporal head; accuracy of picking the true direction (chance 25%).
@@ -29,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from .annotations import class_prompts, read_world
+from .annotations import CLASS_LABEL_TEMPLATE, class_prompts, read_world
 from .world import ACTION_LABELS, VideoSpec
 
 __all__ = ["DIRECTIONS", "evaluate_encoder_on_synth"]
@@ -78,6 +80,7 @@ def evaluate_encoder_on_synth(
     from ..ingest import IngestConfig
     from ..library import Library, SearchConfig
     from ..query.aggregate import AggregationConfig
+    from ..recognition import ZeroShotClassifier
 
     root = Path(data_dir)
     ann = root / "annotations"
@@ -130,24 +133,28 @@ def evaluate_encoder_on_synth(
         out["n_queries"] = len(gts)
         timings["moments_s"] = round(time.perf_counter() - t2, 1)
 
-        # -- zero-shot action classification (mean pooling; temporal head)
+        # -- zero-shot action classification (mean pooling; temporal head), by the engine's
+        # classifier with the prompts the set ships (as `vidlens eval classify` scores it)
         t3 = time.perf_counter()
         labels_by_path = _read_classes(ann / "classes.csv")
         classes = sorted(ACTION_LABELS.values())
-        class_emb = np.stack(
-            [_normalize(_normalize(lib.encode_texts(class_prompts(c))).mean(0)) for c in classes]
+        clf = ZeroShotClassifier(
+            lib,
+            classes,
+            templates=[CLASS_LABEL_TEMPLATE],
+            descriptions={c: class_prompts(c) for c in classes},
+            pooling="mean",
         )
         frame_vecs = {v.vid: lib.frame_vectors(by_stem[v.vid]) for v in videos}
         frame_times = {v.vid: lib.frame_times(by_stem[v.vid]) for v in videos}
-        order = [Path(p).stem for p, _ in labels_by_path]
+        ids = [by_stem[Path(p).stem] for p, _ in labels_by_path]
         y = np.array([classes.index(lab) for _, lab in labels_by_path])
-        pooled = _normalize(np.stack([_normalize(frame_vecs[v]).mean(0) for v in order]))
-        out["action_top1"] = round(
-            evaluate_classification(pooled @ class_emb.T, y)["top1"] / 100, 4
-        )
+        out["action_top1"] = round(evaluate_classification(clf.scores(ids), y)["top1"] / 100, 4)
         if temporal_head is not None:
-            s = temporal_video_scores(temporal_head, [frame_vecs[v] for v in order], class_emb)
-            out["action_top1_temporal"] = round(evaluate_classification(s.T, y)["top1"] / 100, 4)
+            clf.temporal_head = temporal_head
+            out["action_top1_temporal"] = round(
+                evaluate_classification(clf.scores(ids), y)["top1"] / 100, 4
+            )
 
         # -- motion direction inside annotated move events
         correct_mean, correct_temporal = [], []
