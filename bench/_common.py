@@ -15,7 +15,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,6 +106,21 @@ def measure() -> Iterator[Measure]:
         m.wall_s = time.perf_counter() - wall0
         m.cpu_s = cpu_seconds() - cpu0
         m.load = loadavg()
+
+
+def best_seconds(jobs: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Best wall seconds of each job over ``repeats`` rounds (after one warm-up call each: kernel
+    selection, allocator); the jobs take turns within each round so that a burst of load from
+    another process hits all of them alike."""
+    for job in jobs.values():
+        job()
+    best = dict.fromkeys(jobs, float("inf"))
+    for _ in range(repeats):
+        for name, job in jobs.items():
+            started = time.perf_counter()
+            job()
+            best[name] = min(best[name], time.perf_counter() - started)
+    return best
 
 
 # ----------------------------------------------------------------------------- memory

@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Callable
 
+import _common as C
 import numpy as np
 
 from vidlens.encoders import EncoderConfig
@@ -57,17 +58,8 @@ def smooth_frames(n: int, height: int, width: int, seed: int = 0) -> np.ndarray:
 
 
 def best_rates(jobs: dict[str, Callable[[], object]], items: int, repeats: int) -> dict[str, float]:
-    """Items per second of each job, best of ``repeats``; the jobs take turns within each repeat
-    so that a burst of load from another process hits all of them alike."""
-    for job in jobs.values():
-        job()  # warm-up: kernel selection, allocator
-    best = dict.fromkeys(jobs, float("inf"))
-    for _ in range(repeats):
-        for name, job in jobs.items():
-            started = time.perf_counter()
-            job()
-            best[name] = min(best[name], time.perf_counter() - started)
-    return {name: items / seconds for name, seconds in best.items()}
+    """Items per second of each job, best of ``repeats`` (:func:`_common.best_seconds`)."""
+    return {name: items / s for name, s in C.best_seconds(jobs, repeats).items()}
 
 
 def set_trim(encoder: OpenClipEncoder, trim: bool, texts: list[str]) -> Callable[[], object]:

@@ -19,25 +19,11 @@ import dataclasses
 import logging
 import os
 import sys
-import time
 from typing import Any
 
 import _common as C
 
 RECIPE = C.REPO_ROOT / "scripts" / "train_tiny.json"
-
-
-def best_seconds(jobs: dict[str, Any], repeats: int) -> dict[str, float]:
-    """Best wall time of each job over ``repeats`` rounds, the jobs taking turns in each round."""
-    for job in jobs.values():
-        job()  # warm-up: kernel selection, allocator
-    best = dict.fromkeys(jobs, float("inf"))
-    for _ in range(repeats):
-        for name, job in jobs.items():
-            started = time.perf_counter()
-            job()
-            best[name] = min(best[name], time.perf_counter() - started)
-    return best
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         return job
 
     results: dict[str, Any] = {"machine": C.machine_info(), "args": vars(args)}
-    steps = best_seconds({p: trainer_step(p) for p in ("fp32", "bf16")}, args.repeats)
+    steps = C.best_seconds({p: trainer_step(p) for p in ("fp32", "bf16")}, args.repeats)
     per_step = {p: t / len(batches) for p, t in steps.items()}
     for p, t in per_step.items():
         print(f"step ({p:4s}): {t:.3f} s  ({recipe.batch_size / t:.1f} clips/s)")
@@ -126,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         net, inp = towers[name]
         return lambda: net(inp).float().sum().backward()
 
-    tower_s = best_seconds({k: tower(k) for k in towers}, args.repeats)
+    tower_s = C.best_seconds({k: tower(k) for k in towers}, args.repeats)
     for k, t in tower_s.items():
         print(f"image tower fwd+bwd, {n} frames, fp32 {k:13s}: {t:.3f} s")
     print(C.ratio_line("image tower channels-last speed-up", tower_s["contiguous"]

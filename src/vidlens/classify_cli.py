@@ -40,6 +40,18 @@ def _parse_labels(labels: str | None, labels_file: Path | None) -> list[str]:
     return items
 
 
+# Shared with `vidlens eval classify`.
+pooling_option = click.option(
+    "--pooling",
+    type=click.Choice(["auto", "mean", "temporal"]),
+    default="auto",
+    show_default=True,
+    help="How a video becomes one embedding: the mean of its frames, or the encoder's temporal "
+    "head over them in time order (vidlens-tiny and `vidlens train` exports have one; auto: "
+    "the head when there is one).",
+)
+
+
 @click.command("classify")
 @click.argument("videos", nargs=-1, required=True)
 @click.option("--labels", default=None, help='Comma-separated class labels, e.g. "cat,dog".')
@@ -83,15 +95,7 @@ def _parse_labels(labels: str | None, labels_file: Path | None) -> list[str]:
 @click.option("--alpha", type=float, default=None, help="Few-shot weight [1.0].")
 @click.option("--beta", type=float, default=None, help="Tip-Adapter sharpness [5.5].")
 @click.option("--top-k", type=click.IntRange(1, 1000), default=5, show_default=True)
-@click.option(
-    "--pooling",
-    type=click.Choice(["auto", "mean", "temporal"]),
-    default="auto",
-    show_default=True,
-    help="How a video becomes one embedding: the mean of its frames, or the encoder's temporal "
-    "head over them in time order (vidlens-tiny and `vidlens train` exports have one; auto: "
-    "the head when there is one).",
-)
+@pooling_option
 @click.option(
     "--library",
     type=click.Path(file_okay=False, path_type=Path),

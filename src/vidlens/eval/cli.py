@@ -18,6 +18,7 @@ from typing import Any
 
 import click
 
+from ..classify_cli import pooling_option
 from ..errors import ConfigError, VidlensError
 from ..query.aggregate import AGGREGATIONS, AggregationConfig
 from .grounding import DEFAULT_GROUNDING_THRESHOLDS, evaluate_grounding, grounding_ious
@@ -451,15 +452,7 @@ def retrieval_command(
     help='Class descriptions, JSON {"label": ["description", ...]}: extra prompts of each class, '
     "used as they are (vidlens synth writes annotations/class_descriptions.json).",
 )
-@click.option(
-    "--pooling",
-    type=click.Choice(["auto", "mean", "temporal"]),
-    default="auto",
-    show_default=True,
-    help="How a video becomes one embedding: the mean of its frames, or the encoder's temporal "
-    "head over them in time order (vidlens-tiny and `vidlens train` exports have one; auto: "
-    "the head when there is one).",
-)
+@pooling_option
 @click.option("--out", "out_dir", type=_folder, default=None, help="Write metrics.json here.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @_report_option
