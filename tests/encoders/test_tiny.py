@@ -88,6 +88,30 @@ def test_temporal_head_scores_videos() -> None:
     assert s.shape == (4, 2) and np.all(np.abs(s) <= 1.0 + 1e-6)
 
 
+def test_temporal_head_takes_long_videos_as_64_runs() -> None:
+    import torch
+
+    from vidlens.encoders.tiny import temporal_video_embeddings
+
+    head = load_temporal_head()
+    rng = np.random.default_rng(1)
+    frames = rng.normal(size=(1000, 256)).astype(np.float32)
+    unit = frames / np.linalg.norm(frames, axis=1, keepdims=True)
+    # 1000 frames -> 64 consecutive runs of 15 or 16 frames, each averaged and re-normalised
+    runs = np.stack([r.mean(axis=0) for r in np.array_split(unit, 64)])
+    runs /= np.linalg.norm(runs, axis=1, keepdims=True)
+    with torch.inference_mode():
+        expected = head(torch.from_numpy(runs)[None])[0].numpy()
+    expected /= np.linalg.norm(expected)
+    got = temporal_video_embeddings(head, [frames])[0]
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    # a video that fits the head's 64 positions goes in frame by frame
+    short = temporal_video_embeddings(head, [frames[:64]])[0]
+    with torch.inference_mode():
+        direct = head(torch.from_numpy(unit[:64])[None])[0].numpy()
+    np.testing.assert_allclose(short, direct / np.linalg.norm(direct), atol=1e-5)
+
+
 @pytest.mark.slow
 def test_figures_on_a_fixed_subset_match_the_stored_ones(tmp_path: Path) -> None:
     import torch
