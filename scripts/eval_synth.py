@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Reproduce the README's vidlens-tiny numbers on the synthetic world with one command.
 
-    .venv/bin/python scripts/eval_synth.py                 # test (500) + compositional (200)
+    .venv/bin/python scripts/eval_synth.py                 # test + compositional, 500 each
     .venv/bin/python scripts/eval_synth.py --count 40 --splits test   # a quick subset
 
 Generates the split(s) with `vidlens synth` (seed 0, skipped when already there), indexes each
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[1])
     ap.add_argument("--build", default="build", help="folder for data, libraries and results")
     ap.add_argument("--splits", nargs="+", default=["test", "compositional"])
-    ap.add_argument("--count", type=int, default=None, help="videos per split (default 500/200)")
+    ap.add_argument("--count", type=int, default=None, help="videos per split (default 500)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--encoder", default="vidlens-tiny")
     ap.add_argument(

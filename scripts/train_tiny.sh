@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 DEVICE="${1:-cpu}"
 PY="${PY:-.venv/bin/python}"
 BUILD="${BUILD:-build}"
-$PY -m vidlens.synth --out "$BUILD/synth/train" --count 3000 --seed 0 --split train --workers 2
+$PY -m vidlens.synth --out "$BUILD/synth/train" --count 5000 --seed 0 --split train --workers 2
 $PY -m vidlens.synth --out "$BUILD/synth/val" --count 200 --seed 0 --split val --workers 2
 $PY -m vidlens.train --config scripts/train_tiny.json --device "$DEVICE" \
     --data "$BUILD/synth/train" --val-data "$BUILD/synth/val" --out "$BUILD/tiny-model"

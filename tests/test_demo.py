@@ -36,7 +36,7 @@ def test_demo_ranks_the_right_videos_and_rebuilds_after_a_model_change(
     first = capsys.readouterr().out
     truth = {
         "a red scene": ("sunset_red.mp4", 6.0, 14.0),
-        "blue water": ("ocean_blue.mp4", 0.0, 15.0),
+        "a blue ocean": ("ocean_blue.mp4", 0.0, 15.0),
         "something yellow": ("forest_green_then_desert_yellow.mp4", 12.0, 18.0),
         "an orange fire at night": ("night_with_orange_fire.mp4", 10.0, 14.0),
     }

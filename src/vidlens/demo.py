@@ -33,7 +33,7 @@ DEMO_VIDEOS: dict[str, list[tuple[float, str]]] = {
     "forest_green_then_desert_yellow.mp4": [(6.0, "green"), (6.0, "gray"), (6.0, "yellow")],
     "night_with_orange_fire.mp4": [(10.0, "black"), (4.0, "orange"), (6.0, "black")],
 }
-DEMO_QUERIES = ["a red scene", "blue water", "something yellow", "an orange fire at night"]
+DEMO_QUERIES = ["a red scene", "a blue ocean", "something yellow", "an orange fire at night"]
 SHARED_MEDIA = Path(__file__).resolve().parents[3] / "shared" / "media"
 
 
