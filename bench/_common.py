@@ -263,6 +263,14 @@ def write_json(name: str, data: dict[str, Any], out_dir: Path | None = None) -> 
     return path
 
 
+def finish(name: str, results: dict[str, Any]) -> int:
+    """End a run: note the load at the end, write ``bench/out/<name>.json``, say where; exit 0."""
+    results["loadavg_end"] = loadavg()
+    path = write_json(name, results)
+    print(f"\n# wrote {shown(path)}  ({load_note()})")
+    return 0
+
+
 def ratio_line(name: str, value: float, goal: str, detail: str = "") -> str:
     """One ``ratio ...`` line, the form the smoke test looks for."""
     met = _goal_met(value, goal)

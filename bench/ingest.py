@@ -686,10 +686,7 @@ def main(argv: list[str] | None = None) -> int:
             pipes["split"] = run_child("pipeline", [long_v], split_args)
         long_res = {"pipeline": pipes["shipped"], "pipelines": pipes}
         results["memory"] = memory_scaling(short_v, long_v, very_long, args, long_res)
-    results["loadavg_end"] = C.loadavg()
-    path = C.write_json(args.out, results)
-    print(f"\n# wrote {C.shown(path)}  ({C.load_note()})")
-    return 0
+    return C.finish(args.out, results)
 
 
 if __name__ == "__main__":

@@ -699,10 +699,7 @@ def main(argv: list[str] | None = None) -> int:
             f"p95 {rank['ranking_p95_ms']:.1f} ms without moments/saliency of the top 10",
         )
     )
-    results["loadavg_end"] = C.loadavg()
-    path = C.write_json(args.out, results)
-    print(f"\n# wrote {C.shown(path)}  ({C.load_note()})")
-    return 0
+    return C.finish(args.out, results)
 
 
 if __name__ == "__main__":

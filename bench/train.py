@@ -118,10 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     print(C.ratio_line("image tower channels-last speed-up", tower_s["contiguous"]
                        / tower_s["channels_last"], ">1", "fp32"))  # fmt: skip
     results["image_tower_s"] = {k: round(t, 4) for k, t in tower_s.items()}
-    results["loadavg_end"] = C.loadavg()
-    path = C.write_json(args.out, results)
-    print(f"\n# wrote {C.shown(path)}  ({C.load_note()})")
-    return 0
+    return C.finish(args.out, results)
 
 
 if __name__ == "__main__":
