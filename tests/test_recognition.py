@@ -44,6 +44,7 @@ FEW_SHOT_VIDEOS = {
     "examples/ocean_b.mp4": [(7.0, BLUE), (3.0, WHITE)],
     "dusk.mp4": [(6.0, ORANGE), (4.0, BLACK)],
     "sea.mp4": [(8.0, BLUE), (2.0, WHITE)],
+    "examples/dawn_then_bay.mp4": [(5.0, ORANGE), (5.0, BLUE)],  # one example of each, by time
 }
 
 
@@ -60,7 +61,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path
     root = tmp_path_factory.mktemp("lib") / "library"
     with Library.open(root, encoder="colour-test", create=True) as lib:
         report = lib.index([videos], config=IngestConfig(workers=1))
-        assert report.indexed == 9 and not report.failed, report
+        assert report.indexed == 10 and not report.failed, report
     yield videos, root
 
 
@@ -188,7 +189,8 @@ def test_few_shot_fixes_an_ambiguous_zero_shot(
 ) -> None:
     videos = world[0]
     zero = ZeroShotClassifier(lib, ["sunset", "ocean"])
-    examples = [(rec.id, label) for rec, label in match_labelled_videos(lib, _examples_csv(videos))]
+    rows = match_labelled_videos(lib, _examples_csv(videos))
+    examples = [(rec.id, label) for rec, label, _ in rows]
     assert len(examples) == 4
     few = create_few_shot(zero, examples, method)
     assert isinstance(few, TipAdapter if method == "tip-adapter" else GDA)
@@ -198,6 +200,55 @@ def test_few_shot_fixes_an_ambiguous_zero_shot(
         best, prob = few.classify(vid)[0]
         assert best == label and prob > 0.7, (name, few.classify(vid))
     assert few.describe()["examples_per_class"] == {"sunset": 2, "ocean": 2}
+
+
+def test_few_shot_examples_are_stretches_of_a_video(world: tuple[Path, Path], lib: Library) -> None:
+    videos = world[0]
+    path = videos / "stretches.csv"
+    both = "examples/dawn_then_bay.mp4"
+    path.write_text(f"path,label,time_start,time_end\n{both},sunset,0,5\n{both},ocean,5,10\n")
+    rows = match_labelled_videos(lib, path)
+    assert [(label, window) for _, label, window in rows] == [
+        ("sunset", (0.0, 5.0)),
+        ("ocean", (5.0, 10.0)),
+    ]
+    zero = ZeroShotClassifier(lib, ["sunset", "ocean"])
+    ids = [rec.id for rec, _, _ in rows]
+    few = create_few_shot(zero, list(zip(ids, ["sunset", "ocean"], strict=True)),
+                          windows=[w for _, _, w in rows])  # fmt: skip
+    whole = create_few_shot(zero, list(zip(ids, ["sunset", "ocean"], strict=True)))
+    for name, label in (("dusk.mp4", "sunset"), ("sea.mp4", "ocean")):
+        vid = _id(lib, videos, name)
+        assert few.classify(vid)[0][0] == label
+        # the whole video is both: as examples they cannot tell the classes apart
+        assert [p for _, p in whole.classify(vid)] == pytest.approx([0.5, 0.5])
+
+
+def test_labels_csv_layouts(tmp_path: Path) -> None:
+    from vidlens.recognition import read_labelled_csv
+
+    (tmp_path / "a.csv").write_text("clips/x.mp4,dog\n/abs/y.mp4,cat\n")
+    rows = read_labelled_csv(tmp_path / "a.csv")
+    assert [(r.path, r.label, r.window) for r in rows] == [
+        ((tmp_path / "clips/x.mp4").resolve(), "dog", None),
+        (Path("/abs/y.mp4"), "cat", None),
+    ]
+    (tmp_path / "b.csv").write_text("x.mp4,dog,1.5,4\n")  # headerless, with times
+    assert read_labelled_csv(tmp_path / "b.csv")[0].window == (1.5, 4.0)
+    (tmp_path / "c.csv").write_text("split,time_end,video,label,time_start\nval,9,x.mp4,dog,2\n")
+    (row,) = read_labelled_csv(tmp_path / "c.csv")  # named columns, any order
+    assert (row.path, row.label, row.window) == ((tmp_path / "x.mp4").resolve(), "dog", (2.0, 9.0))
+    (tmp_path / "k.csv").write_text(
+        "label,youtube_id,time_start,time_end,split,is_cc\n"
+        "abseiling,--07WQ2iBlw,1,11,train,0\nair drumming,-0NXNIU9uyk,0.5,10.5,train,0\n"
+    )
+    k = read_labelled_csv(tmp_path / "k.csv")
+    assert [(r.youtube_id, r.label, r.window, r.path) for r in k] == [
+        ("--07WQ2iBlw", "abseiling", (1.0, 11.0), None),
+        ("-0NXNIU9uyk", "air drumming", (0.5, 10.5), None),
+    ]
+    assert k[0].clip_stem() == "--07WQ2iBlw_000001_000011"  # the downloaders' file name
+    assert k[1].clip_stem() is None  # no integer times, no such file name
 
 
 def test_tip_adapter_formula(lib: Library) -> None:

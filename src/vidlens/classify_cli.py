@@ -84,7 +84,7 @@ pooling_option = click.option(
     "--few-shot",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="path,label CSV of indexed example videos (training-free few-shot).",
+    help="path,label[,time_start,time_end] CSV of indexed example videos (training-free few-shot).",
 )
 @click.option(
     "--few-shot-method",
@@ -200,8 +200,14 @@ def _classify(
         )
         classifier: Classifier = zero_shot
         if few_shot is not None:
-            examples = [(rec.id, label) for rec, label in match_labelled_videos(lib, few_shot)]
-            classifier = create_few_shot(zero_shot, examples, few_shot_method, **settings)
+            rows = match_labelled_videos(lib, few_shot)
+            classifier = create_few_shot(
+                zero_shot,
+                [(rec.id, label) for rec, label, _ in rows],
+                few_shot_method,
+                windows=[window for _, _, window in rows],
+                **settings,
+            )
         results = []
         for rec in records:
             ranked = classifier.classify(rec.id, window, top_k=top_k)

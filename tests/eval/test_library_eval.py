@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "library"))
 from colour_world import (
     BLACK,
     GREEN,
+    RED,
     YELLOW,
     make_world,
 )
@@ -372,3 +373,99 @@ def test_eval_classify_unknown_path(world: tuple[Path, Path], tmp_path: Path) ->
     assert result.exit_code == 1
     (line,) = result.output.strip().splitlines()
     assert "2 video(s) not in the library" in line and "cat.mp4" in line and "vidlens index" in line
+
+
+# Two colours in one video: only the labelled stretch (time_start..time_end) says which.
+SEGMENT_ROWS = [
+    ("green_then_yellow.mp4", "green", 0, 5),
+    ("green_then_yellow.mp4", "yellow", 15, 20),
+    ("red_8_14.mp4", "red", 8, 14),
+    ("blue_all.mp4", "blue", 0, 20),
+]
+
+
+@pytest.mark.parametrize("views", [1, 3])
+def test_eval_classify_segments(world: tuple[Path, Path], tmp_path: Path, views: int) -> None:
+    videos, lib = world
+    labels = videos.parent / f"segments-{views}.csv"
+    labels.write_text(
+        "path,label,time_start,time_end\n"
+        + "".join(f"{videos.name}/{p},{lab},{s},{e}\n" for p, lab, s, e in SEGMENT_ROWS)
+    )
+    out = tmp_path / "out"
+    args = ["eval", "classify", "--labels", str(labels), "--library", str(lib), "--json"]
+    record = _run([*args, "--views", str(views), "--out", str(out)])
+    assert record["metrics"]["top1"] == 100.0 and record["settings"]["segments"] == 4
+    preds = [json.loads(x) for x in (out / "predictions.jsonl").read_text().splitlines()]
+    assert [p["predicted"] for p in preds] == ["green", "yellow", "red", "blue"]
+    assert [p["window"] for p in preds] == [[0, 5], [15, 20], [8, 14], [0, 20]]
+    text = CliRunner().invoke(main, args[:-1]).output
+    assert "4 videos, 4 of them labelled stretches" in text and "100.00" in text
+    # the same rows without their times: one video cannot be both green and yellow
+    whole = tmp_path / "whole.csv"
+    whole.write_text("".join(f"{videos / p},{lab}\n" for p, lab, _, _ in SEGMENT_ROWS))
+    assert (
+        _run(["eval", "classify", "--labels", str(whole), "--library", str(lib), "--json"])[
+            "metrics"
+        ]["top1"]
+        <= 75.0
+    )
+
+
+def test_eval_classify_official_kinetics_csv(tmp_path: Path) -> None:
+    """label,youtube_id,time_start,time_end,split: a trimmed clip named ID_START_END is
+    classified whole; a full video named ID has its time_start..time_end classified."""
+    from vidlens.ingest import IngestConfig
+
+    videos = tmp_path / "kinetics"
+    videos.mkdir()
+    # a full video (red at 10-20 s) and a trimmed clip of another (all green)
+    write_colour_video(videos / "abcdEFGH123.mp4", [(10.0, BLACK), (10.0, RED)], fps=10.0)
+    write_colour_video(videos / "zyxw_vut-98_000030_000040.mp4", [(10.0, GREEN)], fps=10.0)
+    root = tmp_path / "lib"
+    with Library.open(root, encoder="colour-test", create=True) as lib:
+        assert lib.index([videos], config=IngestConfig(workers=1)).indexed == 2
+    labels = tmp_path / "validate.csv"
+    labels.write_text(
+        "label,youtube_id,time_start,time_end,split\n"
+        "red,abcdEFGH123,10,20,validate\n"
+        "black,abcdEFGH123,0,10,validate\n"
+        "green,zyxw_vut-98,30,40,validate\n"
+    )
+    out = tmp_path / "out"
+    args = ["eval", "classify", "--labels", str(labels), "--library", str(root), "--json"]
+    record = _run([*args, "--templates", "simple", "--out", str(out)])
+    assert record["metrics"]["top1"] == 100.0 and record["metrics"]["n_videos"] == 3
+    preds = [json.loads(x) for x in (out / "predictions.jsonl").read_text().splitlines()]
+    assert [Path(p["path"]).name for p in preds] == [
+        "abcdEFGH123.mp4",
+        "abcdEFGH123.mp4",
+        "zyxw_vut-98_000030_000040.mp4",
+    ]
+    assert [p["window"] for p in preds] == [[10, 20], [0, 10], None]  # the clip is the segment
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("path,label,time_start,time_end\nred_8_14.mp4,red,14,8\n", "must be before time_end"),
+        ("path,label,time_start,time_end\nred_8_14.mp4,red,-1,8\n", "time_start must be seconds"),
+        ("path,label,time_start,time_end\nred_8_14.mp4,red,30,40\n", "past the end of"),
+        ("path,label,time_start\nred_8_14.mp4,red,3\n", "both time_start and time_end"),
+        ("label,split\nred,val\n", "names no video column"),
+        ("youtube_id,time_start,time_end,split\nred_8_14,8,14,test\n", "names no label column"),
+        ("red_8_14.mp4,red,3\n", "expected 'path,label' or 'path,label,time_start,time_end'"),
+    ],
+)
+def test_eval_classify_bad_segments(
+    world: tuple[Path, Path], tmp_path: Path, text: str, message: str
+) -> None:
+    videos, lib = world
+    labels = videos.parent / "bad.csv"
+    labels.write_text(text.replace("red_8_14.mp4", f"{videos.name}/red_8_14.mp4"))
+    result = CliRunner().invoke(
+        main, ["eval", "classify", "--labels", str(labels), "--library", str(lib)]
+    )
+    assert result.exit_code == 1, result.output
+    (line,) = result.output.strip().splitlines()
+    assert message in line and "bad.csv" in line, line

@@ -92,6 +92,11 @@ def test_annotation_files_follow_the_community_formats(synth_dir: Path) -> None:
     for row, video in zip(classes, videos, strict=True):
         assert (synth_dir / row["path"]).is_file()
         assert row["label"] == video.label
+        primary = video.events[video.primary_event]  # the labelled stretch: when it happens
+        assert (float(row["time_start"]), float(row["time_end"])) == (
+            primary.start_s,
+            primary.end_s,
+        )
     # the zero-shot prompts of every class, readable by vidlens eval classify
     from vidlens.recognition import get_templates, load_descriptions
 

@@ -411,7 +411,9 @@ def retrieval_command(
     "labels_csv",
     type=_file,
     required=True,
-    help="path,label CSV of the test videos (paths relative to the CSV).",
+    help="path,label[,time_start,time_end] CSV of the test videos (paths relative to the "
+    "CSV; with times, that stretch is classified), or an official Kinetics CSV "
+    "(label,youtube_id,time_start,time_end,split).",
 )
 @_library_option
 @click.option(
@@ -437,7 +439,8 @@ def retrieval_command(
     "--few-shot",
     type=_file,
     default=None,
-    help="path,label CSV of example videos for training-free few-shot adaptation.",
+    help="path,label[,time_start,time_end] CSV of example videos for training-free few-shot "
+    "adaptation.",
 )
 @click.option(
     "--few-shot-method",
@@ -475,7 +478,9 @@ def classify_command(
     """Zero-shot classification accuracy from a library (Kinetics style): top-1, top-5.
 
     Class names are the labels with underscores read as spaces. Videos in --labels are matched
-    to library videos by absolute path, then by file stem.
+    to library videos by absolute path, then by file stem; a Kinetics youtube_id matches the
+    trimmed clip ID_START_END (as the Kinetics downloaders name them), else the full video ID,
+    whose time_start..time_end is classified.
     """
     from .library_eval import run_classification
 
@@ -500,8 +505,10 @@ def classify_command(
         click.echo(json.dumps(record))
     else:
         m = record["metrics"]
+        segments = record["settings"]["segments"]
+        stretches = f", {segments} of them labelled stretches" if segments else ""
         click.echo(
-            f"Classification ({m['n_videos']} videos, {m['n_classes']} classes, "
+            f"Classification ({m['n_videos']} videos{stretches}, {m['n_classes']} classes, "
             f"{m['n_views']} view(s), templates {record['settings']['templates']['source']})"
         )
         for key in ("top1", "top5", "mean_class_accuracy"):

@@ -561,7 +561,9 @@ def run_classification(
     """``vidlens eval classify``: Kinetics-style zero-shot (or few-shot) top-1 / top-5 accuracy.
 
     Args:
-        labels: ``path,label`` CSV of the test videos.
+        labels: CSV of the test videos (:func:`vidlens.recognition.read_labelled_csv`):
+            ``path,label``, optionally with ``time_start,time_end`` (the labelled stretch is
+            classified, its views are segments of it), or the official Kinetics layout.
         templates: prompt template set or file (recorded in the output).
         views: 1 (whole video) or more equal temporal segments whose class probabilities are
             averaged (multi-view testing).
@@ -572,8 +574,8 @@ def run_classification(
         pooling: ``auto`` (the encoder's temporal head when it has one), ``mean`` or
             ``temporal`` (:func:`vidlens.recognition.temporal_head_pooling`).
 
-    With ``out_dir`` also writes ``predictions.jsonl`` (per video: path, label, top-5 classes
-    with probabilities).
+    With ``out_dir`` also writes ``predictions.jsonl`` (per row: path, window, label, top-5
+    classes with probabilities).
     """
     if report_format is not None and out_dir is None:
         raise ConfigError("a report needs an output folder: add --out DIR")
@@ -581,8 +583,8 @@ def run_classification(
         raise ConfigError(f"--views must be at least 1, got {views}")
     with _open_library(library_dir, encoder_config) as lib:
         items = match_labelled_videos(lib, labels)
-        class_list = list(classes) if classes else sorted({label for _, label in items})
-        unknown = sorted({label for _, label in items} - set(class_list))
+        class_list = list(classes) if classes else sorted({label for _, label, _ in items})
+        unknown = sorted({label for _, label, _ in items} - set(class_list))
         if unknown:
             raise ConfigError(
                 f"{labels}: labels not among the classes: {', '.join(unknown[:5])}; add them to "
@@ -597,19 +599,26 @@ def run_classification(
             pooling=pooling,
         )
         if few_shot is not None:
-            examples = [(rec.id, label) for rec, label in match_labelled_videos(lib, few_shot)]
+            rows = match_labelled_videos(lib, few_shot)
             assert isinstance(classifier, ZeroShotClassifier)
-            classifier = create_few_shot(classifier, examples, few_shot_method)
-        scores = classifier.view_scores([rec.id for rec, _ in items], views)  # (N, V, C)
+            classifier = create_few_shot(
+                classifier,
+                [(rec.id, label) for rec, label, _ in rows],
+                few_shot_method,
+                windows=[window for _, _, window in rows],
+            )
+        windows = [window for _, _, window in items]
+        scores = classifier.view_scores([rec.id for rec, _, _ in items], views, windows)
         provenance = library_provenance(lib, annotations_path=labels)
     index = {c: i for i, c in enumerate(class_list)}
-    y = np.array([index[label] for _, label in items], dtype=np.int64)
+    y = np.array([index[label] for _, label, _ in items], dtype=np.int64)
     metrics = evaluate_classification(scores, y)
     settings = {
         **classifier.describe(),
         "class_names": [label_text(c) for c in class_list],
         "views": views,
         "view_averaging": "mean of the views' class probabilities",
+        "segments": sum(w is not None for w in windows),
         "ks": [1, 5],
     }
     if few_shot is not None:
@@ -621,12 +630,13 @@ def run_classification(
         mean = scores.mean(axis=1)
         pred = predicted_classes(mean, y)
         lines = []
-        for i, (rec, label) in enumerate(items):
+        for i, (rec, label, window) in enumerate(items):
             top = sorted(range(len(class_list)), key=lambda c: (-mean[i, c], c))[:5]
             lines.append(
                 {
                     "path": rec.path,
                     "video_id": rec.id,
+                    "window": list(window) if window else None,
                     "label": label,
                     "predicted": class_list[int(pred[i])],
                     "top5": [[class_list[c], float(mean[i, c])] for c in top],

@@ -5,7 +5,9 @@
   simulated annotators (a shared score from how much of the clip the event covers, plus each
   annotator's bias and noise: noisy but consistent).
 - ``retrieval.csv`` — MSR-VTT: ``video_id,sentence``, several captions per video.
-- ``classes.csv`` — Kinetics: ``path,label``, the action of the video's primary event.
+- ``classes.csv`` — Kinetics: ``path,label,time_start,time_end``, the action of the video's
+  primary event and when it happens (Kinetics clips, too, are stretches of longer videos, which
+  hold other things besides the labelled action).
 - ``world.jsonl`` — the complete ground truth (:class:`~vidlens.synth.world.VideoSpec`) of each
   video, from which everything above (and the trainer's per-frame labels) is derived.
 
@@ -308,7 +310,7 @@ def write_annotations(
     rw = csv.writer(retrieval, lineterminator="\n")
     cw = csv.writer(classes, lineterminator="\n")
     rw.writerow(["video_id", "sentence"])
-    cw.writerow(["path", "label"])
+    cw.writerow(["path", "label", "time_start", "time_end"])
     qid = 0
     for video in videos:
         for rec in moment_records(video, qid):
@@ -316,7 +318,9 @@ def write_annotations(
         qid += len(video.events)
         for cap in retrieval_captions(video):
             rw.writerow([video.vid, cap.text])
-        cw.writerow([f"videos/{video.vid}{video_ext}", video.label])
+        primary = video.events[video.primary_event]
+        cw.writerow([f"videos/{video.vid}{video_ext}", video.label, f"{primary.start_s:g}",
+                     f"{primary.end_s:g}"])  # fmt: skip
         world.append(json.dumps(video_to_dict(video)))
     paths = {
         "moments": ann / "moments.jsonl",

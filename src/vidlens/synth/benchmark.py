@@ -8,12 +8,15 @@ The set's videos are indexed into a :class:`~vidlens.Library` with the encoder, 
 - **moments / highlights** — every ``moments.jsonl`` query goes through ``Library.moments`` on its
   video; scored by :func:`vidlens.eval.qvhighlights.evaluate_moments` (R1@0.5, R1@0.7, mAP,
   HIT@1).
-- **action** — zero-shot classification of each video (``classes.csv``) by the engine's
-  :class:`~vidlens.recognition.ZeroShotClassifier` with the prompts the set ships
-  (``class_templates.txt``, ``class_descriptions.json``) over the video's mean-pooled stored frame
-  embeddings (ViFi-CLIP), scored by :func:`vidlens.eval.classification.evaluate_classification`
-  — what ``vidlens eval classify --pooling mean`` reports — and the same through the temporal
-  head when the encoder has one (``--pooling temporal``).
+- **action** — zero-shot classification of each labelled stretch of ``classes.csv`` (the
+  primary event's ``time_start..time_end``, as Kinetics labels 10-s stretches of longer videos)
+  by the engine's :class:`~vidlens.recognition.ZeroShotClassifier` with the prompts the set
+  ships (``class_templates.txt``, ``class_descriptions.json``) over the stretch's mean-pooled
+  stored frame embeddings (ViFi-CLIP), scored by
+  :func:`vidlens.eval.classification.evaluate_classification` — what ``vidlens eval classify
+  --pooling mean`` reports — and the same through the temporal head when the encoder has one
+  (``--pooling temporal``). ``action_top1_video*``: the same for whole videos (the label is
+  then one of the 1-4 actions the video shows, the longest).
 - **motion direction** — for every "moves left/right/up/down" event: the four direction captions
   of its object, scored on the stored frames inside the event window by mean pooling and by the
   temporal head; accuracy of picking the true direction (chance 25%).
@@ -52,11 +55,6 @@ def _read_retrieval(path: Path) -> list[tuple[str, str]]:
         return [(row["video_id"], row["sentence"]) for row in csv.DictReader(fh)]
 
 
-def _read_classes(path: Path) -> list[tuple[str, str]]:
-    with path.open(newline="", encoding="utf-8") as fh:
-        return [(row["path"], row["label"]) for row in csv.DictReader(fh)]
-
-
 def evaluate_encoder_on_synth(
     data_dir: str | os.PathLike[str],
     library_dir: str | os.PathLike[str],
@@ -80,7 +78,7 @@ def evaluate_encoder_on_synth(
     from ..ingest import IngestConfig
     from ..library import Library, SearchConfig
     from ..query.aggregate import AggregationConfig
-    from ..recognition import ZeroShotClassifier
+    from ..recognition import ZeroShotClassifier, match_labelled_videos
 
     root = Path(data_dir)
     ann = root / "annotations"
@@ -136,7 +134,7 @@ def evaluate_encoder_on_synth(
         # -- zero-shot action classification (mean pooling; temporal head), by the engine's
         # classifier with the prompts the set ships (as `vidlens eval classify` scores it)
         t3 = time.perf_counter()
-        labels_by_path = _read_classes(ann / "classes.csv")
+        labelled = match_labelled_videos(lib, ann / "classes.csv")
         classes = sorted(ACTION_LABELS.values())
         clf = ZeroShotClassifier(
             lib,
@@ -147,14 +145,16 @@ def evaluate_encoder_on_synth(
         )
         frame_vecs = {v.vid: lib.frame_vectors(by_stem[v.vid]) for v in videos}
         frame_times = {v.vid: lib.frame_times(by_stem[v.vid]) for v in videos}
-        ids = [by_stem[Path(p).stem] for p, _ in labels_by_path]
-        y = np.array([classes.index(lab) for _, lab in labels_by_path])
-        out["action_top1"] = round(evaluate_classification(clf.scores(ids), y)["top1"] / 100, 4)
-        if temporal_head is not None:
-            clf.temporal_head = temporal_head
-            out["action_top1_temporal"] = round(
-                evaluate_classification(clf.scores(ids), y)["top1"] / 100, 4
-            )
+        ids = [rec.id for rec, _, _ in labelled]
+        windows = [window for _, _, window in labelled]
+        y = np.array([classes.index(lab) for _, lab, _ in labelled])
+        for suffix, head in (("", None), ("_temporal", temporal_head)):
+            if suffix and head is None:
+                continue
+            clf.temporal_head = head
+            for what, spans in (("", windows), ("_video", None)):
+                top1 = evaluate_classification(clf.view_scores(ids, 1, spans), y)["top1"]
+                out[f"action_top1{what}{suffix}"] = round(top1 / 100, 4)
 
         # -- motion direction inside annotated move events
         correct_mean, correct_temporal = [], []
