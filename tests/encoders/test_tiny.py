@@ -4,6 +4,7 @@ reproduces its stored figures on a fixed synthetic subset."""
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -88,28 +89,48 @@ def test_temporal_head_scores_videos() -> None:
     assert s.shape == (4, 2) and np.all(np.abs(s) <= 1.0 + 1e-6)
 
 
-def test_temporal_head_takes_long_videos_as_64_runs() -> None:
+def test_temporal_head_takes_any_video_as_the_clip_length_it_was_trained_on() -> None:
     import torch
 
     from vidlens.encoders.tiny import temporal_video_embeddings
 
     head = load_temporal_head()
+    assert head.cfg.clip_frames == 4 and head.cfg.input_frames == 4  # frames_per_clip of the recipe
     rng = np.random.default_rng(1)
     frames = rng.normal(size=(1000, 256)).astype(np.float32)
     unit = frames / np.linalg.norm(frames, axis=1, keepdims=True)
-    # 1000 frames -> 64 consecutive runs of 15 or 16 frames, each averaged and re-normalised
-    runs = np.stack([r.mean(axis=0) for r in np.array_split(unit, 64)])
-    runs /= np.linalg.norm(runs, axis=1, keepdims=True)
+    # 1000 frames -> 4 consecutive runs of 250 frames, each averaged and re-normalised
+    for n in (1000, 7):
+        runs = np.stack([r.mean(axis=0) for r in np.array_split(unit[:n], 4)])
+        runs /= np.linalg.norm(runs, axis=1, keepdims=True)
+        with torch.inference_mode():
+            expected = head(torch.from_numpy(runs)[None])[0].numpy()
+        expected /= np.linalg.norm(expected)
+        got = temporal_video_embeddings(head, [frames[:n]])[0]
+        np.testing.assert_allclose(got, expected, atol=1e-5)
+    # a stretch of up to 4 frames goes in frame by frame
+    short = temporal_video_embeddings(head, [frames[:3]])[0]
     with torch.inference_mode():
-        expected = head(torch.from_numpy(runs)[None])[0].numpy()
-    expected /= np.linalg.norm(expected)
-    got = temporal_video_embeddings(head, [frames])[0]
-    np.testing.assert_allclose(got, expected, atol=1e-5)
-    # a video that fits the head's 64 positions goes in frame by frame
-    short = temporal_video_embeddings(head, [frames[:64]])[0]
-    with torch.inference_mode():
-        direct = head(torch.from_numpy(unit[:64])[None])[0].numpy()
+        direct = head(torch.from_numpy(unit[:3])[None])[0].numpy()
     np.testing.assert_allclose(short, direct / np.linalg.norm(direct), atol=1e-5)
+
+
+def test_head_exported_before_clip_frames_takes_it_from_the_recipe(tmp_path: Path) -> None:
+    from vidlens.encoders.tiny import model_path
+
+    src = tmp_path / "export"
+    src.mkdir()
+    side = json.loads(model_path().with_name(model_path().name + ".json").read_text())
+    del side["vidlens_temporal_head"]["clip_frames"]  # as session-6 exports wrote it
+    side["vidlens_temporal_head"]["file"] = "temporal_head.safetensors"
+    (src / "model.safetensors.json").write_text(json.dumps(side))
+    shutil.copyfile(model_path(), src / "model.safetensors")
+    shutil.copyfile(model_path().with_name("vidlens-tiny.temporal.safetensors"),
+                    src / "temporal_head.safetensors")  # fmt: skip
+    assert load_temporal_head(src / "model.safetensors").cfg.input_frames == 4
+    side["vidlens_training"]["config"].pop("frames_per_clip")  # no recipe: every position
+    (src / "model.safetensors.json").write_text(json.dumps(side))
+    assert load_temporal_head(src / "model.safetensors").cfg.input_frames == 64
 
 
 @pytest.mark.slow

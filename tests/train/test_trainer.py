@@ -92,6 +92,11 @@ def test_short_run_lowers_loss_and_lifts_recall(
     enc = create_encoder(f"openclip:micro/{out / 'model.safetensors'}", dtype="float32")
     assert enc.dim == 64
     assert enc.encode_images(np.zeros((2, 64, 64, 3), np.uint8)).shape == (2, 64)
+    # its temporal head knows the clip length it learned: longer stretches are pooled to it
+    from vidlens.encoders.tiny import load_temporal_head
+
+    head = load_temporal_head(out / "model.safetensors")
+    assert head.cfg.layers == 1 and head.cfg.clip_frames == 4 and head.cfg.input_frames == 4
 
 
 def test_resume_continues_to_the_same_weights(micro_set: tuple[Path, Path], tmp_path: Path) -> None:

@@ -59,6 +59,14 @@ class TemporalHeadConfig:
     heads: int = 4  # attention heads
     max_frames: int = 64  # learned position embeddings (frames beyond are pooled by position)
     mlp_ratio: float = 2.0
+    # Frames per clip it was trained on (the trainer's frames_per_clip): only that many positions
+    # ever learn, so a longer input is pooled into that many runs first (0: unknown, max_frames).
+    clip_frames: int = 0
+
+    @property
+    def input_frames(self) -> int:
+        """How many frames (or runs of frames) the head is given at most."""
+        return min(self.clip_frames, self.max_frames) if self.clip_frames > 0 else self.max_frames
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

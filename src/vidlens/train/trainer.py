@@ -431,7 +431,9 @@ def build_model(cfg: TrainConfig, device: Any) -> tuple[Any, ModelSetup]:
     from .model import TemporalHeadConfig, VideoClip, build_clip
 
     model_cfg, pp = _model_cfg(cfg)
-    head_cfg = TemporalHeadConfig(layers=cfg.head_layers, heads=cfg.head_heads)
+    head_cfg = TemporalHeadConfig(
+        layers=cfg.head_layers, heads=cfg.head_heads, clip_frames=cfg.frames_per_clip
+    )
     clip = build_clip(model_cfg, seed=cfg.seed)
     if cfg.init is not None:
         open_clip.load_checkpoint(clip, cfg.init, strict=True, weights_only=True)
