@@ -17,6 +17,7 @@ from . import __version__
 from .config import SamplingConfig
 from .encoders import EncoderConfig, list_encoders
 from .errors import ConfigError, VidlensError
+from .query.aggregate import AGGREGATIONS
 
 logger = logging.getLogger(__name__)
 
@@ -256,9 +257,10 @@ def _progress_bar(enabled: bool) -> tuple[Any, Callable[[], None]]:
 @click.option("--top-k", type=click.IntRange(1, 1000), default=10, show_default=True)
 @click.option(
     "--aggregation",
-    type=click.Choice(["max", "topk-mean", "mean", "xpool"]),
+    type=click.Choice(AGGREGATIONS),
     default=None,
-    help="How frame scores make a video score [topk-mean].",
+    help="How frame scores make a video score [topk-mean]; temporal: the encoder's temporal "
+    "head (vidlens-tiny).",
 )
 @_device_options
 @_json_option

@@ -96,8 +96,25 @@ def test_xpool_needs_embeddings() -> None:
         score_video(SIMS, AggregationConfig(method="xpool"))
 
 
+def test_temporal_is_the_cosine_with_the_heads_video_embedding() -> None:
+    rng = np.random.default_rng(3)
+    query = rng.normal(size=8)
+    frames = [random_video(rng, n) for n in (3, 5)]
+    pooled = np.stack([frames[0][0] * 2.0, -frames[1].mean(axis=0)])  # any scale: normalised
+    sims = [f @ unit(query) for f in frames]
+    got = score_videos(sims, AggregationConfig(method="temporal"), query=query,
+                       video_embeddings=pooled)  # fmt: skip
+    np.testing.assert_allclose(got, unit(pooled) @ unit(query), atol=1e-12)
+    assert got[0] == pytest.approx(sims[0][0]) and got[1] < 0  # not a function of the sims
+    with pytest.raises(ConfigError, match=r"temporal-head embedding.*choose mean otherwise"):
+        score_videos(sims, AggregationConfig(method="temporal"), query=query)
+    with pytest.raises(QueryError, match="do not fit 2 videos"):
+        score_videos(sims, AggregationConfig(method="temporal"), query=query,
+                     video_embeddings=pooled[:1])  # fmt: skip
+
+
 def test_unknown_method_lists_the_choices() -> None:
-    with pytest.raises(ConfigError, match=r"'median'.*max, topk-mean, mean, xpool"):
+    with pytest.raises(ConfigError, match=r"'median'.*max, topk-mean, mean, xpool, temporal"):
         AggregationConfig(method="median")
 
 
@@ -155,11 +172,12 @@ def test_batch_scores_equal_one_video_at_a_time(lengths: list[int], method: str,
     query = unit(rng.normal(size=8))
     vectors = [random_video(rng, n) for n in lengths]
     sims = [v @ query for v in vectors]
+    pooled = rng.normal(size=(len(lengths), 8))  # the temporal head's, for `temporal`
     config = AggregationConfig(method=method, k=2, temperature=0.05)
-    batch = score_videos(sims, config, vectors, query)
+    batch = score_videos(sims, config, vectors, query, pooled)
     single = [
-        score_video(s, config, frame_vectors=v, query=query)
-        for s, v in zip(sims, vectors, strict=True)
+        score_video(s, config, frame_vectors=v, query=query, video_embedding=e)
+        for s, v, e in zip(sims, vectors, pooled, strict=True)
     ]
     np.testing.assert_allclose(batch, single, atol=1e-12)
     assert np.all(np.abs(batch) <= 1 + 1e-9)

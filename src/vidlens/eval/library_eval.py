@@ -441,6 +441,10 @@ def _pairs_from_json(data: Any, p: Path) -> list[tuple[str, str]]:
     return pairs
 
 
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
 def retrieval_similarity(
     lib: Library,
     text_vectors: np.ndarray,
@@ -452,11 +456,15 @@ def retrieval_similarity(
     One matrix product gives every text's similarity to every frame of the chosen videos; each
     text's row is then cut into per-video curves and scored by :func:`score_videos` (all videos
     at once). ``mean`` pooling does not depend on the text, so the pooled video embeddings are
-    computed once and scored with one product (the same numbers ``score_videos`` gives).
+    computed once and scored with one product (the same numbers ``score_videos`` gives); so are
+    ``temporal``'s, the encoder's temporal head's embeddings of the videos.
     """
     agg = aggregation or AggregationConfig()
     state = lib.search_state()
     where = {vid: i for i, vid in enumerate(state.video_ids)}
+    if agg.method == "temporal":  # text-independent too: one product with the head's embeddings
+        pooled = state.pooled(lib, np.array([where[v] for v in video_ids], dtype=np.int64))
+        return np.asarray(_unit(np.asarray(text_vectors, np.float64)) @ _unit(pooled).T)
     spans = [(int(state.row_starts[where[v]]), int(state.row_counts[where[v]])) for v in video_ids]
     frames = np.concatenate([state.matrix[s : s + n] for s, n in spans]).astype(np.float32)
     texts = np.asarray(text_vectors, dtype=np.float32)

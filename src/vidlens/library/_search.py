@@ -78,6 +78,9 @@ class SearchState:
     matrix: np.ndarray
     ann: AnnIndex | None = None
     _times: dict[str, np.ndarray] = field(default_factory=dict)
+    # the encoder's temporal head (False: looked, it has none) and the videos it has pooled
+    _head: object = None
+    _pooled: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
     def load(cls, lib: Library, generation: int) -> SearchState:
@@ -126,6 +129,30 @@ class SearchState:
             t = lib.frame_times(vid)
             self._times[vid] = t
         return t
+
+    def pooled(self, lib: Library, indices: np.ndarray) -> np.ndarray:
+        """``(n, D)`` temporal-head embeddings of videos ``indices``, each computed once per
+        library generation (the head's pooling does not depend on the query)."""
+        if self._head is None:
+            from ..encoders.tiny import temporal_head_for
+
+            self._head = temporal_head_for(lib.manifest.encoder_id) or False
+        if self._head is False:
+            raise ConfigError(
+                f"aggregation 'temporal' needs an encoder with a temporal head, and the "
+                f"library's encoder {lib.manifest.encoder_id} has none (vidlens-tiny and "
+                "`vidlens train` exports do); use --aggregation mean, the closest without one"
+            )
+        from ..encoders.tiny import temporal_video_embeddings
+
+        todo = [int(i) for i in indices if self.video_ids[int(i)] not in self._pooled]
+        if todo:
+            frames = [self.matrix[self.row_starts[i] : self.row_starts[i] + self.row_counts[i]]
+                      for i in todo]  # fmt: skip
+            for i, emb in zip(todo, temporal_video_embeddings(self._head, frames), strict=True):
+                self._pooled[self.video_ids[i]] = emb
+        dim = self.matrix.shape[1]
+        return np.stack([self._pooled[self.video_ids[int(i)]] for i in indices]).reshape(-1, dim)
 
     def curve(self, i: int, query: np.ndarray) -> np.ndarray:
         s, n = int(self.row_starts[i]), int(self.row_counts[i])
@@ -200,7 +227,8 @@ def search(
             state.matrix[int(state.row_starts[i]) : int(state.row_starts[i] + state.row_counts[i])]
             for i in candidates
         ]
-    scores = score_videos(curves, agg, frame_vectors_per_video=vectors, query=query)
+    pooled = state.pooled(lib, candidates) if agg.method == "temporal" else None
+    scores = score_videos(curves, agg, vectors, query, pooled)
     order = sorted(
         range(len(candidates)),
         key=lambda j: (-round(float(scores[j]), 6), state.video_ids[candidates[j]]),

@@ -20,6 +20,13 @@ A query is scored against a video from the cosine similarities of the query to e
     the query. The query decides which frames form the video's embedding, so it behaves like
     ``max`` as ``temperature -> 0`` and like ``mean`` as ``temperature -> inf``; in between it
     rewards videos whose several relevant frames agree with each other.
+``temporal``
+    The cosine between the query and the video embedding that the encoder's *temporal head*
+    pools from the frames in time order (vidlens-tiny and ``vidlens train`` exports have one; see
+    :func:`vidlens.encoders.tiny.temporal_video_embeddings`). Like ``mean`` it answers "is this
+    video about X", and it also sees which way things change ("moves left" vs "moves right"),
+    which no pooling of frames can. It needs those embeddings (``video_embeddings``): the library
+    computes them once per video; an encoder without a head cannot use it.
 
 Everything here is pure numpy and works in float64.
 """
@@ -40,7 +47,7 @@ __all__ = ["AGGREGATIONS", "AggregationConfig", "score_video", "score_videos"]
 
 logger = logging.getLogger(__name__)
 
-AGGREGATIONS = ("max", "topk-mean", "mean", "xpool")
+AGGREGATIONS = ("max", "topk-mean", "mean", "xpool", "temporal")
 
 # Methods that can use frame embeddings; ``xpool`` cannot work without them.
 _POOLING_METHODS = ("mean", "xpool")
@@ -84,6 +91,7 @@ def score_video(
     *,
     frame_vectors: NDArray[np.floating] | None = None,
     query: NDArray[np.floating] | None = None,
+    video_embedding: NDArray[np.floating] | None = None,
 ) -> float:
     """Score one video for one query.
 
@@ -92,13 +100,17 @@ def score_video(
         config: the aggregation to apply.
         frame_vectors: ``(T, D)`` frame embeddings (re-normalised here). Used by ``mean`` and
             required by ``xpool``; ignored by ``max`` and ``topk-mean``.
-        query: ``(D,)`` text embedding (re-normalised here); given together with ``frame_vectors``.
+        query: ``(D,)`` text embedding (re-normalised here); given together with ``frame_vectors``
+            or ``video_embedding``.
+        video_embedding: ``(D,)`` the video's temporal-head embedding; required by
+            ``temporal``.
 
     Returns:
         The video score as a plain float.
     """
     vectors = None if frame_vectors is None else [frame_vectors]
-    return float(score_videos([sims], config, vectors, query)[0])
+    pooled = None if video_embedding is None else np.asarray(video_embedding)[None, :]
+    return float(score_videos([sims], config, vectors, query, pooled)[0])
 
 
 def score_videos(
@@ -106,6 +118,7 @@ def score_videos(
     config: AggregationConfig,
     frame_vectors_per_video: Sequence[NDArray[np.floating]] | None = None,
     query: NDArray[np.floating] | None = None,
+    video_embeddings: NDArray[np.floating] | None = None,
 ) -> Float64Array:
     """Score many videos for one query at once (segment reductions, no Python loop per video).
 
@@ -114,7 +127,10 @@ def score_videos(
         config: the aggregation to apply.
         frame_vectors_per_video: one ``(T_i, D)`` array per video, or ``None``; see
             :func:`score_video`.
-        query: ``(D,)`` text embedding, given together with ``frame_vectors_per_video``.
+        query: ``(D,)`` text embedding, given together with ``frame_vectors_per_video`` (or
+            with ``video_embeddings``).
+        video_embeddings: ``(V, D)`` pooled video embeddings (the temporal head's), one per
+            video in input order; required by ``temporal``, ignored by the others.
 
     Returns:
         ``(V,)`` float64 scores, one per video, in input order. A video's score never depends on
@@ -136,6 +152,8 @@ def score_videos(
             "from similarities alone"
         )
 
+    if config.method == "temporal":
+        return _cosines(video_embeddings, query, n_videos)
     if config.method == "max":
         return np.maximum.reduceat(sims, starts)
     if config.method == "topk-mean":
@@ -154,6 +172,29 @@ def score_videos(
     out = np.zeros(n_videos, dtype=np.float64)
     np.divide(dots, norms, out=out, where=norms > _MIN_NORM)
     return out
+
+
+def _cosines(
+    video_embeddings: NDArray[np.floating] | None,
+    query: NDArray[np.floating] | None,
+    n_videos: int,
+) -> Float64Array:
+    if video_embeddings is None or query is None:
+        raise ConfigError(
+            "aggregation 'temporal' needs each video's temporal-head embedding and the query "
+            "embedding (video_embeddings=(V, D), query=(D,)); only an encoder with a temporal "
+            "head (vidlens-tiny, a `vidlens train` export) gives them: choose mean otherwise"
+        )
+    v = np.asarray(video_embeddings, dtype=np.float64)
+    q = np.asarray(query, dtype=np.float64)
+    if v.ndim != 2 or v.shape[0] != n_videos or q.shape != (v.shape[1],):
+        raise QueryError(
+            f"video embeddings of shape {v.shape} and a query of shape {q.shape} do not fit "
+            f"{n_videos} videos: pass one (D,) embedding per video and a (D,) query"
+        )
+    if not (np.all(np.isfinite(v)) and np.all(np.isfinite(q))):
+        raise QueryError("video embeddings or query contain NaN or infinity; re-encode them")
+    return _unit_rows(v) @ _unit_rows(q[None, :])[0]
 
 
 def _concatenate_sims(

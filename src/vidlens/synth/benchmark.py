@@ -3,8 +3,9 @@
 The set's videos are indexed into a :class:`~vidlens.Library` with the encoder, then:
 
 - **retrieval** — every ``retrieval.csv`` caption is searched (``Library.search``, the engine's
-  default top-k-mean ranking, and again with ViFi-CLIP mean pooling, ``_meanpool``); R@1/5/10 =
-  share of captions whose video ranks within k.
+  default top-k-mean ranking, and again with ViFi-CLIP mean pooling, ``_meanpool``, and with the
+  encoder's temporal head, ``_temporal``); R@1/5/10 = share of captions whose video ranks
+  within k.
 - **moments / highlights** — every ``moments.jsonl`` query goes through ``Library.moments`` on its
   video; scored by :func:`vidlens.eval.qvhighlights.evaluate_moments` (R1@0.5, R1@0.7, mAP,
   HIT@1).
@@ -63,12 +64,13 @@ def evaluate_encoder_on_synth(
     fps: float = 1.0,
     temporal_head: Any | None = None,
     workers: int = 1,
-    aggregations: tuple[str, ...] = ("topk-mean", "mean"),
+    aggregations: tuple[str, ...] = ("topk-mean", "mean", "temporal"),
 ) -> dict[str, Any]:
     """Index ``data_dir/videos`` into ``library_dir`` (reused when already built) and measure.
 
     ``aggregations`` picks the video rankings measured (``topk-mean``: the engine's default,
-    ``mean``: ViFi-CLIP mean pooling, reported with the suffix ``_meanpool``).
+    ``mean``: ViFi-CLIP mean pooling, reported with the suffix ``_meanpool``; ``temporal``: the
+    encoder's temporal head, suffix ``_temporal``, when ``temporal_head`` is given).
     Returns a flat dict of metrics (fractions in 0..1, not percentages) plus counts and timings.
     """
     from ..config import SamplingConfig
@@ -102,8 +104,8 @@ def evaluate_encoder_on_synth(
         # -- text -> video retrieval, through the engine's search
         t1 = time.perf_counter()
         pairs = _read_retrieval(ann / "retrieval.csv")
-        for suffix, method in (("", "topk-mean"), ("_meanpool", "mean")):
-            if method not in aggregations:
+        for suffix, method in (("", "topk-mean"), ("_meanpool", "mean"), ("_temporal", "temporal")):
+            if method not in aggregations or (method == "temporal" and temporal_head is None):
                 continue
             config = SearchConfig(aggregation=AggregationConfig(method=method))
             ranks = []
