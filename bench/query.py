@@ -461,7 +461,9 @@ def profile_search(lib: Any, state: Any, queries: np.ndarray, cfg: Any) -> dict[
         ranking.append(t - t_query)
         order = np.argsort(-scores, kind="stable")[:TOP_K]
         hits = [int(candidates[j]) for j in order]
-        _hits(lib, state, hits, [curves[j] for j in order], [float(scores[j]) for j in order], cfg)
+        _hits(
+            lib, state, hits, [curves[j] for j in order], [float(scores[j]) for j in order], cfg, q
+        )
         add("moments_top10", time.perf_counter() - t)
     n = len(queries)
     out = {f"{k}_ms": round(v / n * 1000, 3) for k, v in acc.items()}

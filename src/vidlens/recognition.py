@@ -250,9 +250,7 @@ def temporal_head_pooling(library: Library, pooling: str = "auto") -> Any | None
         )
     if pooling == "mean":
         return None
-    from .encoders.tiny import temporal_head_for
-
-    head = temporal_head_for(library.manifest.encoder_id)
+    head = library.temporal_head()
     if head is None and pooling == "temporal":
         raise ConfigError(
             f"the library's encoder {library.manifest.encoder_id} has no temporal head (only "

@@ -260,3 +260,43 @@ def test_temporal_search_needs_an_encoder_with_a_head(tmp_path: Path) -> None:
     assert out.exit_code != 0
     (line,) = out.output.strip().splitlines()
     assert "encoder colour-test has none" in line and "use --aggregation mean" in line, line
+
+
+def test_moments_are_reranked_by_the_temporal_head(tmp_path: Path) -> None:
+    from vidlens.eval.qvhighlights import load_jsonl
+    from vidlens.library import Library, SearchConfig
+    from vidlens.query import MomentConfig
+    from vidlens.query.moments import rerank_moments
+    from vidlens.synth.generate import generate
+
+    generate(tmp_path / "set", count=6, seed=11, split="test")
+    queries = load_jsonl(tmp_path / "set" / "annotations" / "moments.jsonl")
+    plain = SearchConfig(moments=MomentConfig(head_weight=0.0))
+    head = temporal_head_for("vidlens-tiny")
+    moved = 0
+    with Library.open(tmp_path / "lib", encoder="vidlens-tiny", create=True) as lib:
+        assert lib.index([tmp_path / "set" / "videos"]).indexed == 6
+        by_stem = {Path(v.path).stem: v.id for v in lib.videos()}
+        for q in queries:
+            vid = by_stem[q["vid"]]
+            got = lib.moments(vid, q["query"])["pred_relevant_windows"]
+            base = lib.moments(vid, q["query"], config=plain)["pred_relevant_windows"]
+            # the same windows; each window's frames (cells 1 s from its frame) through the head
+            text = lib.encode_texts([q["query"]])[0]
+            t = lib.frame_times(vid) + 0.5
+            frames = lib.frame_vectors(vid)
+            match = np.array([
+                float(temporal_video_embeddings(head, [frames[(t >= s) & (t <= e)]])[0] @ text)
+                for s, e, _ in base
+            ])  # fmt: skip
+            duration = lib.video(vid).duration_s
+            expected = rerank_moments([tuple(w) for w in base], match, 1.0, duration)
+            assert [(s, e) for s, e, _ in got] == [(s, e) for s, e, _ in expected]
+            np.testing.assert_allclose([w[2] for w in got], [w[2] for w in expected], atol=1e-5)
+            moved += got[0][:2] != base[0][:2]
+        # search hits carry the same re-ranked moments
+        hit = lib.search(queries[0]["query"], top_k=6).results
+        first = next(h for h in hit if h.video_id == by_stem[queries[0]["vid"]])
+        again = lib.moments(first.video_id, queries[0]["query"])["pred_relevant_windows"]
+        assert [tuple(m[:2]) for m in first.moments] == [tuple(w[:2]) for w in again]
+    assert moved >= 1  # the head changed some video's best moment

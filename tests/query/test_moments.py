@@ -215,3 +215,28 @@ def test_qvhighlights_fields_are_json_ready() -> None:
     assert len(pred["pred_saliency_scores"]) == 75
     assert all(len(w) == 3 for w in pred["pred_relevant_windows"])
     assert json.loads(json.dumps(pred)) == pred
+
+
+def test_rerank_moments_adds_the_centred_match() -> None:
+    from vidlens.query.moments import rerank_moments
+
+    moments = [(2.0, 6.0, 0.30), (10.0, 12.0, 0.25), (0.0, 20.0, 0.05)]
+    match = np.array([0.10, 0.40, 0.10])  # the second window matches best as a clip
+    got = rerank_moments(moments, match, 1.0)
+    assert [(s, e) for s, e, _ in got] == [(10.0, 12.0), (2.0, 6.0), (0.0, 20.0)]
+    assert [sc for _, _, sc in got] == pytest.approx([0.45, 0.2, -0.05])
+    assert rerank_moments(moments, match, 0.0) == moments
+    assert rerank_moments(moments, match, 0.1)[0] == pytest.approx((2.0, 6.0, 0.29))
+    # equal scores: earlier start, then the longer window, first
+    tie = rerank_moments([(5.0, 6.0, 0.2), (1.0, 2.0, 0.2), (1.0, 4.0, 0.2)], np.zeros(3), 1.0)
+    assert [(s, e) for s, e, _ in tie] == [(1.0, 4.0), (1.0, 2.0), (5.0, 6.0)]
+    # the whole video first (nothing stands out in the curve) stays first; the rest re-order
+    whole = [(0.0, 20.0, 0.04), (3.0, 9.0, 0.02), (11.0, 14.0, 0.01)]
+    got = rerank_moments(whole, np.array([0.30, 0.30, 0.40]), 1.0, duration_s=20.0)
+    assert [(s, e) for s, e, _ in got] == [(0.0, 20.0), (11.0, 14.0), (3.0, 9.0)]
+    assert [sc for _, _, sc in got] == pytest.approx([0.0067, 0.0067, -0.0833], abs=1e-4)
+    assert rerank_moments(whole, np.array([0.30, 0.30, 0.40]), 1.0)[0][:2] == (11.0, 14.0)
+    with pytest.raises(QueryError, match="one finite match per moment"):
+        rerank_moments(moments, np.zeros(2), 1.0)
+    with pytest.raises(ConfigError, match="head_weight"):
+        MomentConfig(head_weight=-1.0)

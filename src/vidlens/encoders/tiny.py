@@ -164,16 +164,21 @@ def temporal_video_embeddings(head: Any, frame_vectors_per_video: list[np.ndarra
     import torch.nn.functional as F
 
     limit = int(head.cfg.input_frames)
-    videos = []
+    inputs = []
+    by_length: dict[int, list[int]] = {}
     with torch.inference_mode():
-        for vec in frame_vectors_per_video:
+        for i, vec in enumerate(frame_vectors_per_video):
             x = F.normalize(torch.from_numpy(np.asarray(vec, dtype=np.float32)), dim=-1)
             if x.shape[0] > limit:
                 runs = torch.tensor_split(x, limit)
                 x = F.normalize(torch.stack([r.mean(dim=0) for r in runs]), dim=-1)
-            x = x[None]
-            videos.append(F.normalize(head(x), dim=-1)[0].numpy())
-    return np.stack(videos)
+            inputs.append(x)
+            by_length.setdefault(int(x.shape[0]), []).append(i)
+        out = np.zeros((len(inputs), int(head.proj.out_features)), dtype=np.float32)
+        for idx in by_length.values():  # inputs of one length go through the head together
+            batch = torch.stack([inputs[i] for i in idx])
+            out[idx] = F.normalize(head(batch), dim=-1).numpy()
+    return out
 
 
 def temporal_video_scores(

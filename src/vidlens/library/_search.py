@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,6 +23,7 @@ from ..query.moments import (
     MomentConfig,
     find_moments,
     find_moments_batch,
+    rerank_moments,
     saliency_scores,
     saliency_scores_batch,
 )
@@ -78,8 +79,7 @@ class SearchState:
     matrix: np.ndarray
     ann: AnnIndex | None = None
     _times: dict[str, np.ndarray] = field(default_factory=dict)
-    # the encoder's temporal head (False: looked, it has none) and the videos it has pooled
-    _head: object = None
+    # the videos the encoder's temporal head has pooled (aggregation 'temporal')
     _pooled: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
@@ -133,11 +133,8 @@ class SearchState:
     def pooled(self, lib: Library, indices: np.ndarray) -> np.ndarray:
         """``(n, D)`` temporal-head embeddings of videos ``indices``, each computed once per
         library generation (the head's pooling does not depend on the query)."""
-        if self._head is None:
-            from ..encoders.tiny import temporal_head_for
-
-            self._head = temporal_head_for(lib.manifest.encoder_id) or False
-        if self._head is False:
+        head = lib.temporal_head()
+        if head is None:
             raise ConfigError(
                 f"aggregation 'temporal' needs an encoder with a temporal head, and the "
                 f"library's encoder {lib.manifest.encoder_id} has none (vidlens-tiny and "
@@ -149,7 +146,7 @@ class SearchState:
         if todo:
             frames = [self.matrix[self.row_starts[i] : self.row_starts[i] + self.row_counts[i]]
                       for i in todo]  # fmt: skip
-            for i, emb in zip(todo, temporal_video_embeddings(self._head, frames), strict=True):
+            for i, emb in zip(todo, temporal_video_embeddings(head, frames), strict=True):
                 self._pooled[self.video_ids[i]] = emb
         dim = self.matrix.shape[1]
         return np.stack([self._pooled[self.video_ids[int(i)]] for i in indices]).reshape(-1, dim)
@@ -240,6 +237,7 @@ def search(
         [curves[j] for j in order],
         [float(scores[j]) for j in order],
         config,
+        query,
     )
     return SearchResults(query=label, results=hits)
 
@@ -251,6 +249,7 @@ def _hits(
     curves: list[np.ndarray],
     scores: list[float],
     config: SearchConfig,
+    query: np.ndarray,
 ) -> list[SearchHit]:
     """The results for ``videos`` (indices into ``state``) with their similarity ``curves`` and
     video ``scores``, in that order.
@@ -264,6 +263,10 @@ def _hits(
         for i, curve, duration in zip(videos, curves, durations, strict=True)
     ]
     moments = find_moments_batch(batch, config.moments)
+    frames = [state.matrix[state.row_starts[i] : state.row_starts[i] + state.row_counts[i]]
+              for i in videos]  # fmt: skip
+    head = lib.temporal_head() if config.moments.head_weight > 0 else None
+    moments = _head_reranked(head, batch, frames, moments, query, config)
     saliency = saliency_scores_batch(batch, config.saliency_clip_s)
     hits = []
     for i, curve, score, duration, m, s in zip(
@@ -283,6 +286,42 @@ def _hits(
             )
         )
     return hits
+
+
+def _head_reranked(
+    head: Any | None,
+    batch: list[tuple[np.ndarray, np.ndarray, float]],
+    frames: list[np.ndarray],
+    moments: list[list[Moment]],
+    query: np.ndarray,
+    config: SearchConfig,
+) -> list[list[Moment]]:
+    """Each video's moments re-ranked by how well the encoder's temporal head matches each
+    window, as a clip, with the query (:func:`~vidlens.query.moments.rerank_moments`); as they
+    are without a head or with ``head_weight`` 0.
+
+    ``batch`` holds each video's ``(cell centres, curve, duration)``; a window takes the frames
+    whose cell centre lies inside it (the nearest one when none does).
+    """
+    weight = config.moments.head_weight
+    if head is None or weight == 0 or not any(moments):
+        return moments
+    from ..encoders.tiny import temporal_video_embeddings
+
+    segments = []
+    for (centres, _, _), vectors, windows in zip(batch, frames, moments, strict=True):
+        for start, end, _ in windows:
+            inside = (centres >= start - 1e-6) & (centres <= end + 1e-6)
+            if not inside.any():
+                inside[int(np.argmin(np.abs(centres - (start + end) / 2)))] = True
+            segments.append(vectors[inside])
+    q = np.asarray(query, dtype=np.float64)
+    match = temporal_video_embeddings(head, segments).astype(np.float64) @ (q / np.linalg.norm(q))
+    out, at = [], 0
+    for (_, _, duration), windows in zip(batch, moments, strict=True):
+        out.append(rerank_moments(windows, match[at : at + len(windows)], weight, duration))
+        at += len(windows)
+    return out
 
 
 def _rounded_moments(moments: list[Moment]) -> list[tuple[float, float, float]]:
@@ -320,8 +359,13 @@ def video_moments(
     lib: Library, rec: VideoRecord, query: np.ndarray, config: SearchConfig
 ) -> VideoMoments:
     """Moments and saliency of one video for a normalised query vector."""
-    curve = lib.frame_vectors(rec.id) @ np.asarray(query, dtype=np.float32)
+    frames = lib.frame_vectors(rec.id)
+    curve = frames @ np.asarray(query, dtype=np.float32)
     times = cell_centres(lib.frame_times(rec.id), rec.duration_s, lib.sampling)
     moments = find_moments(times, curve, rec.duration_s, config.moments)
+    head = lib.temporal_head() if config.moments.head_weight > 0 else None
+    (moments,) = _head_reranked(
+        head, [(times, curve, rec.duration_s)], [frames], [moments], query, config
+    )
     saliency = saliency_scores(times, curve, rec.duration_s, clip_s=config.saliency_clip_s)
     return VideoMoments(moments=_rounded_moments(moments), saliency=_rounded(saliency, 6))

@@ -79,6 +79,7 @@ class Library:
         self.readonly = readonly
         self._state: SearchState | None = None
         self._lock: WriteLock | None = None
+        self._head: Any = None  # the encoder's temporal head once looked up (False: none)
 
     # ----------------------------------------------------------------- opening
     @classmethod
@@ -244,6 +245,15 @@ class Library:
     def encode_images(self, frames: np.ndarray) -> np.ndarray:
         """uint8 ``(N, H, W, 3)`` -> ``(N, dim)`` float32, L2-normalised."""
         return normalize_rows(self.encoder.encode_images(frames))
+
+    def temporal_head(self) -> Any | None:
+        """The temporal head that comes with the library's encoder (vidlens-tiny, a ``vidlens
+        train`` export), loaded once; None for encoders without one."""
+        if self._head is None:
+            from ..encoders.tiny import temporal_head_for
+
+            self._head = temporal_head_for(self.manifest.encoder_id) or False
+        return self._head or None
 
     # ----------------------------------------------------------------- reading
     @property
