@@ -382,14 +382,10 @@ class Classifier:
     ) -> Float64Array:
         """``(N, C)`` class probabilities of each video (or of its ``window``); with ``views``
         > 1 the mean of the probabilities of that many equal temporal segments."""
-        if window is not None:
-            if views != 1:
-                raise ConfigError("give either a window or several views, not both")
-            emb = np.zeros((len(video_ids), self.library.manifest.dim))
-            for i, vid in enumerate(video_ids):
-                emb[i] = self.embed(vid, window)
-            return self.probabilities(emb)
-        return self.view_scores(video_ids, views).mean(axis=1)
+        if window is not None and views != 1:
+            raise ConfigError("give either a window or several views, not both")
+        windows = None if window is None else [window] * len(video_ids)
+        return self.view_scores(video_ids, views, windows).mean(axis=1)
 
     def classify(
         self,
