@@ -471,14 +471,12 @@ def retrieval_similarity(
     counts = np.array([n for _, n in spans])
     bounds = np.cumsum(counts)[:-1]
     if agg.method == "mean":
-        unit = frames / np.maximum(np.linalg.norm(frames, axis=1, keepdims=True), 1e-12)
+        unit = _unit(frames)
         starts = np.concatenate([[0], bounds])
         pooled = np.add.reduceat(unit.astype(np.float64), starts, axis=0) / counts[:, None]
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         pooled = np.divide(pooled, norms, out=np.zeros_like(pooled), where=norms > 1e-12)
-        unit_texts = texts.astype(np.float64)
-        unit_texts /= np.maximum(np.linalg.norm(unit_texts, axis=1, keepdims=True), 1e-12)
-        return np.asarray(unit_texts @ pooled.T)
+        return np.asarray(_unit(texts.astype(np.float64)) @ pooled.T)
     out = np.zeros((len(texts), len(video_ids)), dtype=np.float64)
     vectors = np.split(frames, bounds) if agg.method == "xpool" else None
     chunk = max(1, _SIM_CHUNK_ELEMENTS // max(1, frames.shape[0]))

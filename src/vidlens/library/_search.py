@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -144,16 +145,19 @@ class SearchState:
 
         todo = [int(i) for i in indices if self.video_ids[int(i)] not in self._pooled]
         if todo:
-            frames = [self.matrix[self.row_starts[i] : self.row_starts[i] + self.row_counts[i]]
-                      for i in todo]  # fmt: skip
+            frames = [self.rows(i) for i in todo]
             for i, emb in zip(todo, temporal_video_embeddings(head, frames), strict=True):
                 self._pooled[self.video_ids[i]] = emb
         dim = self.matrix.shape[1]
         return np.stack([self._pooled[self.video_ids[int(i)]] for i in indices]).reshape(-1, dim)
 
-    def curve(self, i: int, query: np.ndarray) -> np.ndarray:
+    def rows(self, i: int) -> np.ndarray:
+        """The stored frame vectors of video ``i`` (a view of the matrix)."""
         s, n = int(self.row_starts[i]), int(self.row_counts[i])
-        return self.matrix[s : s + n] @ query
+        return self.matrix[s : s + n]
+
+    def curve(self, i: int, query: np.ndarray) -> np.ndarray:
+        return self.rows(i) @ query
 
 
 def cell_centres(times_s: np.ndarray, duration_s: float, sampling: SamplingConfig) -> np.ndarray:
@@ -220,10 +224,7 @@ def search(
     needs_vectors = agg.method in ("mean", "xpool")
     vectors = None
     if needs_vectors:
-        vectors = [
-            state.matrix[int(state.row_starts[i]) : int(state.row_starts[i] + state.row_counts[i])]
-            for i in candidates
-        ]
+        vectors = [state.rows(int(i)) for i in candidates]
     pooled = state.pooled(lib, candidates) if agg.method == "temporal" else None
     scores = score_videos(curves, agg, vectors, query, pooled)
     order = sorted(
@@ -263,10 +264,14 @@ def _hits(
         for i, curve, duration in zip(videos, curves, durations, strict=True)
     ]
     moments = find_moments_batch(batch, config.moments)
-    frames = [state.matrix[state.row_starts[i] : state.row_starts[i] + state.row_counts[i]]
-              for i in videos]  # fmt: skip
-    head = lib.temporal_head() if config.moments.head_weight > 0 else None
-    moments = _head_reranked(head, batch, frames, moments, query, config)
+    moments = _head_reranked(
+        lib,
+        batch,
+        lambda v: state.rows(videos[v]),
+        moments,
+        query,
+        config,
+    )
     saliency = saliency_scores_batch(batch, config.saliency_clip_s)
     hits = []
     for i, curve, score, duration, m, s in zip(
@@ -289,9 +294,9 @@ def _hits(
 
 
 def _head_reranked(
-    head: Any | None,
+    lib: Library,
     batch: list[tuple[np.ndarray, np.ndarray, float]],
-    frames: list[np.ndarray],
+    frames_of: Callable[[int], np.ndarray],
     moments: list[list[Moment]],
     query: np.ndarray,
     config: SearchConfig,
@@ -300,20 +305,24 @@ def _head_reranked(
     window, as a clip, with the query (:func:`~vidlens.query.moments.rerank_moments`); as they
     are without a head or with ``head_weight`` 0.
 
-    ``batch`` holds each video's ``(cell centres, curve, duration)``; a window takes the frames
-    whose cell centre lies inside it (the nearest one when none does).
+    ``batch`` holds each video's ``(cell centres, curve, duration)`` and ``frames_of(v)`` the
+    frame vectors of its ``v``-th video; a window takes the frames whose cell centre lies inside
+    it (the nearest one when none does).
     """
     weight = config.moments.head_weight
-    if head is None or weight == 0 or not any(moments):
+    head = lib.temporal_head() if weight > 0 else None
+    if head is None or not any(moments):
         return moments
     from ..encoders.tiny import temporal_video_embeddings
 
     segments = []
-    for (centres, _, _), vectors, windows in zip(batch, frames, moments, strict=True):
+    for v, ((centres, _, _), windows) in enumerate(zip(batch, moments, strict=True)):
+        vectors = frames_of(v) if windows else None
         for start, end, _ in windows:
             inside = (centres >= start - 1e-6) & (centres <= end + 1e-6)
             if not inside.any():
                 inside[int(np.argmin(np.abs(centres - (start + end) / 2)))] = True
+            assert vectors is not None
             segments.append(vectors[inside])
     q = np.asarray(query, dtype=np.float64)
     match = temporal_video_embeddings(head, segments).astype(np.float64) @ (q / np.linalg.norm(q))
@@ -363,9 +372,8 @@ def video_moments(
     curve = frames @ np.asarray(query, dtype=np.float32)
     times = cell_centres(lib.frame_times(rec.id), rec.duration_s, lib.sampling)
     moments = find_moments(times, curve, rec.duration_s, config.moments)
-    head = lib.temporal_head() if config.moments.head_weight > 0 else None
     (moments,) = _head_reranked(
-        head, [(times, curve, rec.duration_s)], [frames], [moments], query, config
+        lib, [(times, curve, rec.duration_s)], lambda _: frames, [moments], query, config
     )
     saliency = saliency_scores(times, curve, rec.duration_s, clip_s=config.saliency_clip_s)
     return VideoMoments(moments=_rounded_moments(moments), saliency=_rounded(saliency, 6))
