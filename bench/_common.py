@@ -24,6 +24,7 @@ from typing import Any
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 OUT_DIR = BENCH_DIR / "out"  # gitignored
+OUT_HELP = "where the figures go: NAME (bench/out/NAME.json) or a path ending in .json"
 MEDIA_DIR = OUT_DIR / "media"  # generated videos, reused between runs (delete to regenerate)
 
 
@@ -254,17 +255,39 @@ def benchmark_video(
 
 
 # ----------------------------------------------------------------------------- output
+def out_path(name: str, out_dir: Path | None = None) -> Path:
+    """Where ``--out NAME`` writes: ``bench/out/NAME.json``, or NAME itself when it is a path.
+
+    A path is a name with a folder in it or ending in ``.json`` (relative to the current folder).
+    """
+    if os.sep in name or "/" in name or name.endswith(".json"):
+        return Path(name).expanduser().resolve()
+    return (out_dir or OUT_DIR) / f"{name}.json"
+
+
+def check_out(name: str) -> Path:
+    """Fail now, not after a long run, when ``--out NAME`` cannot be written; returns the path."""
+    path = out_path(name)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = exc.strerror or exc
+        raise SystemExit(f"--out {name}: cannot create {path.parent}: {reason}") from exc
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise SystemExit(f"--out {name}: {path} is not writable")
+    return path
+
+
 def write_json(name: str, data: dict[str, Any], out_dir: Path | None = None) -> Path:
-    """Write the figures of a run as ``bench/out/<name>.json``; returns the path."""
-    out_dir = out_dir or OUT_DIR
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{name}.json"
+    """Write the figures of a run where ``--out NAME`` says (see :func:`out_path`)."""
+    path = out_path(name, out_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
     return path
 
 
 def finish(name: str, results: dict[str, Any]) -> int:
-    """End a run: note the load at the end, write ``bench/out/<name>.json``, say where; exit 0."""
+    """End a run: note the load at the end, write the JSON (:func:`out_path`), say where."""
     results["loadavg_end"] = loadavg()
     path = write_json(name, results)
     print(f"\n# wrote {shown(path)}  ({load_note()})")

@@ -622,7 +622,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--smoke", action="store_true", help="tiny sizes, fast encoder")
     p.add_argument("--out-dir", default=None, help="folder for figures and media (bench/out)")
-    p.add_argument("--out", default="ingest", help="JSON name under bench/out/")
+    p.add_argument("--out", default="ingest", help=C.OUT_HELP)
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.smoke:
@@ -642,6 +642,7 @@ def main(argv: list[str] | None = None) -> int:
         C.set_out_dir(args.out_dir)
     if args.child:
         return child_main(json.loads(args.child))
+    C.check_out(args.out)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a benchmark never downloads
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     import torch

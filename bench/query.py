@@ -619,7 +619,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--smoke", action="store_true", help="5k vectors, 8 queries")
     p.add_argument("--out-dir", default=None, help="folder for figures and media (bench/out)")
-    p.add_argument("--out", default="query")
+    p.add_argument("--out", default="query", help=C.OUT_HELP)
     args = p.parse_args(argv)
     args.sizes = [int(float(s)) for s in str(args.sizes).split(",")]
     args.candidates = [int(c) for c in str(args.candidates).split(",") if c]
@@ -639,6 +639,7 @@ def main(argv: list[str] | None = None) -> int:
     TOP_K = args.top_k
     if args.out_dir:
         C.set_out_dir(args.out_dir)
+    C.check_out(args.out)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from vidlens._threads import limit_query_threads
 

@@ -34,10 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2, help="torch threads (the recipe's 2)")
     ap.add_argument("--smoke", action="store_true", help="tiny batch, one step per round")
     ap.add_argument("--out-dir", default=None, help="folder for figures and media (bench/out)")
-    ap.add_argument("--out", default="train", help="JSON name under bench/out/")
+    ap.add_argument("--out", default="train", help=C.OUT_HELP)
     args = ap.parse_args(argv)
     if args.out_dir:
         C.set_out_dir(args.out_dir)
+    C.check_out(args.out)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     logging.basicConfig(level=logging.ERROR)
     import torch

@@ -15,15 +15,25 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _run(script: str, out_dir: Path) -> str:
+def _run(script: str, out_dir: Path, *extra: str, ok: bool = True) -> str:
     proc = subprocess.run(
-        [sys.executable, str(REPO / "bench" / script), "--smoke", "--out-dir", str(out_dir)],
+        [
+            sys.executable,
+            str(REPO / "bench" / script),
+            "--smoke",
+            "--out-dir",
+            str(out_dir),
+            *extra,
+        ],
         capture_output=True,
         text=True,
         timeout=120,
         cwd=REPO,
         env=os.environ | {"HF_HUB_OFFLINE": "1"},
     )
+    if not ok:
+        assert proc.returncode != 0, proc.stdout[-3000:]
+        return proc.stderr
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stdout
 
@@ -49,6 +59,21 @@ def test_ingest_bench_smoke(tmp_path: Path) -> None:
     assert long["pipeline"]["frames"] == long["naive"]["frames"] == long["decode"]["frames"] > 0
     assert long["pipeline"]["failed"] == 0
     assert figures["memory"]["long"]["peak_total_mb"] > 0
+
+
+def test_bench_out_takes_a_path_and_refuses_an_unwritable_one_before_the_run(
+    tmp_path: Path,
+) -> None:
+    target = tmp_path / "figures" / "run 1.json"
+    out = _run("query.py", tmp_path, "--out", str(target))
+    assert json.loads(target.read_text())["sizes"]["5000"]["search_default"]["n"] == 8
+    assert f"wrote {target}" in out
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    err = _run("ingest.py", tmp_path / "o", "--out", str(blocker / "x.json"), ok=False)
+    assert err.strip().splitlines()[-1].startswith(f"--out {blocker / 'x.json'}: cannot create")
+    # it stopped before generating any media
+    assert not (tmp_path / "o" / "media").exists()
 
 
 def test_query_bench_smoke(tmp_path: Path) -> None:
