@@ -122,7 +122,7 @@ def main(verbose: int) -> None:
     "--workers",
     type=int,
     default=None,
-    help="Decode worker processes [cores - 1, within 1..4]; with 2 or more, a video of "
+    help="Decode worker processes [one per core, at most 4]; with 2 or more, a video of "
     "2 min or more is decoded by several at once.",
 )
 @click.option("--batch-size", type=int, default=None, help="Frames per encoder call [64].")
