@@ -207,6 +207,13 @@ def _rates(m: C.Measure, seconds: float, frames: int) -> dict[str, Any]:
     }
 
 
+def _shipped_workers(args: argparse.Namespace) -> int:
+    """The decode workers ``Library.index`` uses with the run's ``--workers``."""
+    from vidlens.ingest import IngestConfig
+
+    return IngestConfig(workers=args.workers).resolved_workers()
+
+
 # ----------------------------------------------------------------------------- child runs
 def run_child(mode: str, paths: list[Path], args: argparse.Namespace) -> dict[str, Any]:
     """Run ``mode`` (pipeline or naive) in a fresh interpreter; returns its JSON figures."""
@@ -427,7 +434,7 @@ def bench_dataset(
         pipes["tuned"] = run_child("pipeline", paths, _with(args, args.tuned))
         print(fmt_rate("pipeline (tuned)", pipes["tuned"]) + f"  {args.tuned}", flush=True)
         print(_stage_line(pipes["tuned"]), flush=True)
-    if len(files) == 1 and args.split_workers > 1:
+    if len(files) == 1 and args.split_workers > 1 and args.split_workers != _shipped_workers(args):
         split_args = _with(args, {"workers": args.split_workers})
         pipes["split"] = run_child("pipeline", paths, split_args)
         print(fmt_rate(f"pipeline (split, {args.split_workers} workers)", pipes["split"]))
@@ -610,8 +617,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--torch-threads", type=int, default=0, help="encoder threads (0: torch's)")
     p.add_argument(
         "--tuned",
-        default='{"torch_threads": 1, "workers": 1}',
-        help="JSON of settings for a second pipeline run (proposed defaults); '' to skip",
+        default='{"workers": 1}',
+        help="JSON of settings for a second pipeline run (default: one decode worker, the "
+        "default until 2026-11-27); '' to skip",
     )
     p.add_argument("--no-naive", action="store_true", help="skip the naive baseline")
     p.add_argument(
@@ -682,7 +690,7 @@ def main(argv: list[str] | None = None) -> int:
         results["memory"] = memory_scaling(short_v, long_v, very_long, args, datasets["long"])
     elif args.only == "memory":
         pipes = {"shipped": run_child("pipeline", [long_v], args)}
-        if args.split_workers > 1:
+        if args.split_workers > 1 and args.split_workers != _shipped_workers(args):
             split_args = _with(args, {"workers": args.split_workers})
             pipes["split"] = run_child("pipeline", [long_v], split_args)
         long_res = {"pipeline": pipes["shipped"], "pipelines": pipes}
