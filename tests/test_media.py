@@ -222,6 +222,50 @@ def test_one_fps_skips_unreferenced_frames(bframe_video: Path) -> None:
     assert sampler.stats.frames_converted == 12
 
 
+@pytest.fixture(scope="module", params=["closed", "open"])
+def camera_video(request: pytest.FixtureRequest, video_dir: Path) -> Path:
+    """1-s GOPs at 30 fps with B-frames, as phones and cameras write: keyframes on the targets."""
+    open_gop = request.param == "open"
+    return videogen.write_benchmark_video(
+        video_dir / f"camera-{request.param}-gop.mp4",
+        10,
+        size=(192, 108),
+        fps=30,
+        gop=30,
+        scene_s=100,
+        open_gop=open_gop,
+        scenecut=False,
+    )
+
+
+def _every_frame(path: Path, short_side: int) -> dict[float, np.ndarray]:
+    frames = FrameSampler(path, SamplingConfig(mode="fps", fps=120.0, short_side=short_side))
+    return {f.time_s: f.rgb for f in frames}
+
+
+@pytest.mark.parametrize("fps", [1.0, 0.5, 2.0, 3.0, 0.7])
+def test_gops_ending_before_a_target_are_not_decoded_further(
+    camera_video: Path, fps: float
+) -> None:
+    """With 1-s GOPs, 1 fps needs only the keyframes; the frames and pixels are those of a full
+    decode. An open GOP (non-IDR keyframes) is decoded without skipping GOP tails or seeking:
+    FFmpeg held back or dropped frames after its keyframes once packets before them were left
+    out (8 of 10 frames at 1 fps, one of them wrong)."""
+    info = probe_video(camera_video)
+    full = _every_frame(camera_video, 32)
+    targets = [k / fps for k in range(math.ceil(info.duration_s * fps - 1e-9))]
+    expected = reference_choice(sorted(full), targets, 0.5 / info.fps)
+    sampler = FrameSampler(camera_video, SamplingConfig(mode="fps", fps=fps, short_side=32))
+    frames = list(sampler)
+    assert [f.time_s for f in frames] == pytest.approx(expected, abs=1e-9)
+    for f in frames:
+        assert np.array_equal(f.rgb, full[f.time_s]), f.time_s
+    if fps == 1.0 and "closed" in camera_video.name:
+        # every target is a keyframe: the rest of each GOP is not decoded (before: ~16 per GOP)
+        assert sampler.stats.frames_decoded <= len(frames) + 2
+    assert sampler.stats.frames_decoded < 300
+
+
 def test_threads_do_not_change_the_result(bframe_video: Path) -> None:
     config = SamplingConfig(mode="fps", fps=2.0, short_side=32)
     one = list(FrameSampler(bframe_video, config, threads=1))

@@ -103,6 +103,8 @@ def _h264_writer(
     rotation_ccw: int | None = None,
     faststart: bool = False,
     bframes: bool = False,
+    open_gop: bool = False,
+    scenecut: bool = True,
     container_format: str = "mp4",
 ) -> Iterator[tuple[av.container.OutputContainer, av.video.stream.VideoStream]]:
     """Open a file with one libx264 stream; yields (container, stream); flushes on exit."""
@@ -122,6 +124,10 @@ def _h264_writer(
         x264_params = [f"keyint={gop}", f"min-keyint={min(gop, 25)}"] if gop else []
         if not bframes:
             x264_params.append("bframes=0")
+        if open_gop:
+            x264_params.append("open-gop=1")
+        if not scenecut:
+            x264_params.append("scenecut=0")
         opts: dict[str, object] = {"preset": preset, "crf": str(crf)}
         if x264_params:
             opts["x264-params"] = ":".join(x264_params)
@@ -402,6 +408,8 @@ def write_benchmark_video(
     preset: str = "veryfast",
     scene_s: float = 12.0,
     seed: int = 0,
+    open_gop: bool = False,
+    scenecut: bool = True,
 ) -> Path:
     """A "realistic" H.264 clip for decode benchmarks: panning textured scenes with a moving box.
 
@@ -429,6 +437,8 @@ def write_benchmark_video(
         preset=preset,
         crf=23,
         bframes=True,
+        open_gop=open_gop,
+        scenecut=scenecut,
     ) as (container, stream):
         for i in range(n_frames):
             scene = int(i / fps // scene_s)

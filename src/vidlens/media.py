@@ -7,9 +7,12 @@ allows while reporting exact presentation times:
   for some target time is decoded in full; any other packet is sent with
   ``skip_frame = "NONREF"``, so frames that nothing references are never reconstructed.
 - Once every target inside the current GOP has its frame, the rest of the GOP is not decoded at
-  all; when the next target lies several seconds (and at least one whole GOP) ahead, the sampler
-  seeks to the keyframe before it. Keyframe positions come from the container's index, so they
-  cost nothing to know.
+  all (known from the next keyframe's time in the index, or from the times of the packets read
+  ahead: with 1-s GOPs at 1 fps only the keyframes are decoded); when the next target lies
+  several seconds (and at least one whole GOP) ahead, the sampler seeks to the keyframe before
+  it. Keyframe positions come from the container's index, so they cost nothing to know. An H.264
+  stream with open GOPs (non-IDR keyframes) is decoded without either shortcut: FFmpeg does not
+  restart cleanly at such a keyframe once packets before it were left out.
 - Only the chosen frames are converted to RGB, scaled straight to the output size by swscale.
 
 The frame chosen for a target time ``T`` is the first frame of the stream whose presentation time
@@ -57,8 +60,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 # Packets held back before decoding, so the frame that precedes each packet in presentation order
-# is known (H.264/HEVC reorder by at most 16 frames).
-_LOOKAHEAD_PACKETS = 24
+# is known (H.264/HEVC reorder by at most 16 frames), and so that the last frame time of a short
+# GOP (1-2 s, as cameras write) is known before its first frames are decoded.
+_LOOKAHEAD_PACKETS = 64
 # Seek (instead of reading and dropping packets) when the next keyframe needed is this far ahead.
 _SEEK_MIN_S = 4.0
 # Without a keyframe index (MPEG-TS) a seek may land seconds away from its target, even after it:
@@ -295,6 +299,52 @@ def _rotation(frame: av.VideoFrame, stream: av.video.VideoStream) -> int:
     return round(-ccw / 90) % 4 * 90
 
 
+def _nal_types(data: bytes, length_size: int) -> list[int]:
+    """H.264 NAL unit types in one packet (``length_size``: avcC length prefix; 0: Annex B)."""
+    types = []
+    if length_size:
+        i = 0
+        while i + length_size < len(data):
+            n = int.from_bytes(data[i : i + length_size], "big")
+            i += length_size
+            if n <= 0 or i + n > len(data):
+                break
+            types.append(data[i] & 0x1F)
+            i += n
+    else:
+        i = data.find(b"\x00\x00\x01")
+        while 0 <= i < len(data) - 3:
+            types.append(data[i + 3] & 0x1F)
+            i = data.find(b"\x00\x00\x01", i + 3)
+    return types
+
+
+def _h264_open_gop(path: str, stream: av.video.VideoStream) -> bool:
+    """True when an H.264 stream's second keyframe is not an IDR picture (an open GOP).
+
+    After a non-IDR keyframe whose earlier references were left out, FFmpeg's decoder holds
+    back or drops frames, so such a stream is decoded without skipping GOP tails or seeking.
+    Reads the packets up to the second keyframe in a second handle (a few MB at most).
+    """
+    if stream.codec_context.name != "h264":
+        return False
+    extradata = stream.codec_context.extradata or b""
+    length_size = (extradata[4] & 3) + 1 if len(extradata) > 4 and extradata[0] == 1 else 0
+    try:
+        with av.open(path) as container:
+            keys = 0
+            for n, packet in enumerate(container.demux(container.streams.video[0])):
+                if packet.size and packet.is_keyframe:
+                    keys += 1
+                    if keys == 2:
+                        return 5 not in _nal_types(bytes(packet), length_size)
+                if n > 2000:
+                    break
+    except av.FFmpegError:
+        pass
+    return False
+
+
 class _Targets:
     """Target times ``first_s + k * step_s`` for ``k < count``; frames are chosen at
     ``target - half_s`` (half a source frame interval) or later."""
@@ -509,6 +559,9 @@ class _Run:
         index = stream.index_entries
         # Some containers index only their first keyframe (Matroska cues read lazily).
         self.index = index if len(index) >= 2 else None
+        # Whether decoding may restart at any keyframe after packets were left out (skipping the
+        # rest of a GOP, seeking); not after an H.264 open GOP's non-IDR keyframes.
+        self.clean_keys = targets is None or not _h264_open_gop(sampler.path, stream)
         self.yielded = 0
         self.last_time_s = 0.0
         self.last_error: Exception | None = None
@@ -519,6 +572,13 @@ class _Run:
         self._next_uncovered = 0
         self._seen_s: list[float] = []  # presentation times of recent packets, sorted
         self._gop_end_s: float | None = None  # next keyframe after the current GOP (from index)
+        self._gop_key: int | None = None  # pts of the keyframe of the GOP being decoded
+        # Latest presentation time of each GOP read (keyed by its keyframe's pts): its own
+        # packets and the next keyframe's leading ones (an open GOP's frames shown before it).
+        self._gop_last_s: dict[int, float] = {}
+        self._rd_key: int | None = None  # reading side: the GOP being read, its latest time
+        self._rd_last: float | None = None
+        self._rd_closing: tuple[int, float | None, float] | None = None  # (key, last, next key's t)
         self._key_offset = 0  # pts - dts of keyframes (B-frame delay)
         # Frame side: index of the next target to give a frame to.
         self._next_target = 0
@@ -606,6 +666,7 @@ class _Run:
                         self._before_from_s is None or t > self._before_from_s
                     ):
                         self._before_from_s = t
+                self._read_gop(packet, t)
                 lookahead.append((packet, t))
                 if len(lookahead) <= _LOOKAHEAD_PACKETS:
                     continue
@@ -632,6 +693,7 @@ class _Run:
             packets = self._packets(jump)
             self._seen_s.clear()
             self._gop_end_s = None
+            self._rd_key, self._rd_closing = None, None
             self._await_keyframe = self._seen_keyframe
 
     def _send(
@@ -642,6 +704,7 @@ class _Run:
         if packet.is_keyframe:
             self._seen_keyframe = True
             self._await_keyframe = False
+            self._gop_key = packet.pts
             if t is not None:
                 self._new_gop(packet)
         elif self._await_keyframe:
@@ -654,9 +717,8 @@ class _Run:
         if not needed:
             if (
                 not packet.is_keyframe
-                and self._gop_end_s is not None
                 and self._next_uncovered < self._end_k
-                and self.targets.threshold(self._next_uncovered) >= self._gop_end_s - _EPS_S
+                and self._gop_has_no_target()
             ):
                 # Every target of this GOP has its frame: nothing later in it is needed.
                 self.stats.packets_dropped += 1
@@ -685,6 +747,48 @@ class _Run:
             self._next_uncovered += 1
         return True
 
+    def _gop_has_no_target(self) -> bool:
+        """True when no frame of the current GOP can be chosen for a target still uncovered."""
+        assert self.targets is not None
+        if not self.clean_keys:
+            return False
+        threshold = self.targets.threshold(self._next_uncovered)
+        if self._gop_end_s is not None and threshold >= self._gop_end_s - _EPS_S:
+            return True  # the next target lies at or after the next keyframe
+        # A GOP that ends right before a target (a 1-s GOP at 1 fps) ends before that target's
+        # threshold (half a frame before it): its latest frame time, from the packets read, says so.
+        last = self._gop_last_s.get(self._gop_key) if self._gop_key is not None else None
+        return last is not None and threshold > last + _EPS_S
+
+    def _read_gop(self, packet: av.Packet, t: float | None) -> None:
+        """Reading side: note the latest presentation time of each GOP (see ``_gop_last_s``).
+
+        A GOP's time is final once a packet after the next keyframe shows a later time than that
+        keyframe: the packets between (an open GOP's leading frames) count as the GOP's own.
+        """
+        if self._rd_closing is not None and not packet.is_keyframe:
+            key, last, next_s = self._rd_closing
+            if t is None:
+                self._rd_closing = None  # unknown: that GOP is decoded in full
+            elif t < next_s:
+                self._rd_closing = (key, None if last is None else max(last, t), next_s)
+            else:
+                if last is not None:
+                    self._gop_last_s[key] = last
+                self._rd_closing = None
+        if packet.is_keyframe:
+            if self._rd_closing is not None and self._rd_closing[1] is not None:
+                self._gop_last_s[self._rd_closing[0]] = self._rd_closing[1]
+            self._rd_closing = None
+            if self._rd_key is not None and t is not None:
+                self._rd_closing = (self._rd_key, self._rd_last, t)
+            self._rd_key, self._rd_last = packet.pts, t
+            if len(self._gop_last_s) > 8:
+                for key in sorted(self._gop_last_s)[:-4]:
+                    del self._gop_last_s[key]
+        elif self._rd_key is not None:
+            self._rd_last = None if t is None or self._rd_last is None else max(self._rd_last, t)
+
     def _new_gop(self, packet: av.Packet) -> None:
         if packet.dts is not None and packet.pts is not None:
             self._key_offset = packet.pts - packet.dts
@@ -698,7 +802,7 @@ class _Run:
     def _jump_target(self, t: float | None) -> int | None:
         """Where to seek (stream pts) so that the next target is reached sooner, or None."""
         assert self.targets is not None
-        if t is None or self._next_uncovered >= self._end_k:
+        if t is None or self._next_uncovered >= self._end_k or not self.clean_keys:
             return None
         next_s = self.targets.threshold(self._next_uncovered)
         if self.index is None:
