@@ -114,7 +114,12 @@ def test_search_then_play_a_moment(
     names = _card_names(page)
     assert len(names) == 3 and names[0] == "red_8_14.mp4"
     first = page.locator("#results .card").first
-    assert first.locator("img").evaluate("img => img.complete && img.naturalWidth > 0")
+    # the thumbnail arrives after the card (a separate request): wait for it to show
+    _wait_until(
+        page,
+        "(() => { const i = document.querySelector('#results .card img');"
+        " return !!i && i.complete && i.naturalWidth > 0; })()",
+    )
     assert first.locator(".strip svg .band").count() >= 1
     assert first.locator(".strip svg .curve-line").count() == 1
     _screenshot(page, artifacts, "desktop-results.png")
