@@ -251,7 +251,7 @@ def _progress_bar(enabled: bool) -> tuple[Any, Callable[[], None]]:
     "--image",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Query by an example image (alone or with TEXT).",
+    help="Query by an example image (alone or with TEXT), or by a frame of a video: VIDEO@SECONDS.",
 )
 @click.option("--not", "negative", default=None, help="Push results away from this concept.")
 @click.option("--top-k", type=click.IntRange(1, 1000), default=10, show_default=True)

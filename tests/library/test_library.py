@@ -72,6 +72,22 @@ def test_query_by_example_image(world_library: Path, tmp_path: Path) -> None:
     assert abs(s - 0.0) <= 1.0 and abs(e - 5.0) <= 1.0
 
 
+def test_query_by_a_frame_of_a_video(world_library: Path, world_dir: Path) -> None:
+    video = world_dir / "green_then_yellow.mp4"  # green 0-5 s, yellow 15-20 s
+    with Library.open(world_library, readonly=True) as lib:
+        yellow = lib.search(image=f"{video}@17.5", top_k=3)
+        green = lib.search(image=f"{video}@2", top_k=3)
+        with pytest.raises(QueryError, match=r"is a video; .*@SECONDS"):
+            lib.search(image=video)
+        with pytest.raises(QueryError, match=r"20\.00 s long"):
+            lib.search(image=f"{video}@25")
+    assert _names(yellow)[0] == _names(green)[0] == "green_then_yellow.mp4"
+    s, e, _ = yellow.results[0].moments[0]
+    assert abs(s - 15.0) <= 1.0 and abs(e - 20.0) <= 1.0
+    s, e, _ = green.results[0].moments[0]
+    assert abs(s - 0.0) <= 1.0 and abs(e - 5.0) <= 1.0
+
+
 def test_moments_in_qvhighlights_fields(world_library: Path, world_dir: Path) -> None:
     with Library.open(world_library, readonly=True) as lib:
         out = lib.moments(str(world_dir / "red_8_14.mp4"), "red", qid=7)

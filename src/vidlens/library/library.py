@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import sqlite3
 import time
@@ -724,12 +725,56 @@ class Library:
         return index_paths(self, paths, config=config, progress=progress)
 
 
+def _video_moment(image: str) -> tuple[str, float] | None:
+    """``VIDEO@SECONDS`` (a frame of a video as the query): the video and the time, else None."""
+    if os.path.exists(image) or "@" not in image:
+        return None
+    path, _, at = image.rpartition("@")
+    try:
+        at_s = float(at)
+    except ValueError:
+        return None
+    return (path, at_s) if os.path.isfile(path) and math.isfinite(at_s) else None
+
+
+def _video_frame(path: str, at_s: float) -> np.ndarray:
+    """The frame of ``path`` shown at ``at_s`` seconds, upright, as indexing would sample it."""
+    from ..errors import MediaError
+    from ..media import FrameSampler, probe_video
+
+    try:
+        info = probe_video(path)
+        if not 0 <= at_s < max(info.duration_s, 1e-6):
+            raise QueryError(
+                f"{path}@{at_s:g}: the video is {info.duration_s:.2f} s long; give a time in "
+                f"0..{info.duration_s:.2f}"
+            )
+        # fps sampling has a target at 1/fps: the frame a library sampled there would hold
+        fps = 1.0 / at_s if at_s >= 1 / 120 else 1.0
+        span = (max(0.0, at_s - 0.5 / info.fps), math.inf) if at_s >= 1 / 120 else None
+        for frame in FrameSampler(path, SamplingConfig(mode="fps", fps=fps), info=info, span=span):
+            return frame.rgb
+    except MediaError as exc:
+        raise QueryError(f"cannot read a query frame from {path}: {exc}") from exc
+    raise QueryError(f"{path} has no frame at {at_s:g} s")
+
+
 def _load_query_image(image: str | os.PathLike[str] | np.ndarray) -> np.ndarray:
+    """A query picture: an array, an image file, or ``VIDEO@SECONDS`` (a frame of a video)."""
     if isinstance(image, np.ndarray):
         arr = image
+    elif (moment := _video_moment(os.fspath(image))) is not None:
+        arr = _video_frame(*moment)
     else:
         from PIL import Image, UnidentifiedImageError
 
+        from ..ingest import VIDEO_EXTENSIONS
+
+        if str(image).lower().endswith(VIDEO_EXTENSIONS) and os.path.isfile(image):
+            raise QueryError(
+                f"{image} is a video; to search by one of its frames, add the time: "
+                f"{image}@SECONDS (e.g. {image}@12.5)"
+            )
         try:
             with Image.open(image) as im:
                 arr = np.asarray(im.convert("RGB"))
