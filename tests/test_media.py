@@ -266,6 +266,23 @@ def test_gops_ending_before_a_target_are_not_decoded_further(
     assert sampler.stats.frames_decoded < 300
 
 
+def test_open_gop_in_mpegts_without_index(camera_video: Path, tmp_path: Path) -> None:
+    """Without a container index the keyframe is read from the packets; same frames, pixels."""
+    ts = tmp_path / "camera.ts"
+    with av.open(str(camera_video)) as src, av.open(str(ts), "w", format="mpegts") as out:
+        stream = out.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+    config = SamplingConfig(mode="fps", fps=1.0, short_side=32)
+    from_mp4 = list(FrameSampler(camera_video, config))
+    from_ts = list(FrameSampler(ts, config))
+    assert [f.time_s for f in from_ts] == pytest.approx([f.time_s for f in from_mp4], abs=1e-6)
+    assert [f.time_s for f in from_ts] == pytest.approx(list(range(10)), abs=1e-6)
+    assert all(np.array_equal(a.rgb, b.rgb) for a, b in zip(from_mp4, from_ts, strict=True))
+
+
 def test_threads_do_not_change_the_result(bframe_video: Path) -> None:
     config = SamplingConfig(mode="fps", fps=2.0, short_side=32)
     one = list(FrameSampler(bframe_video, config, threads=1))

@@ -30,6 +30,7 @@ start, where the packets tell the time of the frame before its first one (see
 from __future__ import annotations
 
 import bisect
+import itertools
 import logging
 import math
 import os
@@ -319,30 +320,37 @@ def _nal_types(data: bytes, length_size: int) -> list[int]:
     return types
 
 
-def _h264_open_gop(path: str, stream: av.video.VideoStream) -> bool:
+def _h264_open_gop(path: str, stream: av.video.VideoStream, index: Any) -> bool:
     """True when an H.264 stream's second keyframe is not an IDR picture (an open GOP).
 
     After a non-IDR keyframe whose earlier references were left out, FFmpeg's decoder holds
     back or drops frames, so such a stream is decoded without skipping GOP tails or seeking.
-    Reads the packets up to the second keyframe in a second handle (a few MB at most).
+    The keyframe's bytes come from the container's index (file offset and size) when there is
+    one, else from reading the packets up to it in a second handle.
     """
     if stream.codec_context.name != "h264":
         return False
     extradata = stream.codec_context.extradata or b""
     length_size = (extradata[4] & 3) + 1 if len(extradata) > 4 and extradata[0] == 1 else 0
+    data: bytes | None = None
     try:
-        with av.open(path) as container:
-            keys = 0
-            for n, packet in enumerate(container.demux(container.streams.video[0])):
-                if packet.size and packet.is_keyframe:
-                    keys += 1
-                    if keys == 2:
-                        return 5 not in _nal_types(bytes(packet), length_size)
-                if n > 2000:
-                    break
-    except av.FFmpegError:
-        pass
-    return False
+        if index is not None:
+            keys = (e for e in itertools.islice(index, 1, 100_000) if e.is_keyframe)
+            entry = next(keys, None)
+            if entry is None or entry.pos < 0 or entry.size <= 0:
+                return False
+            with open(path, "rb") as f:
+                f.seek(entry.pos)
+                data = f.read(entry.size)
+        else:
+            with av.open(path) as container:
+                packets = container.demux(container.streams.video[0])
+                keys = (p for p in itertools.islice(packets, 1, 600) if p.size and p.is_keyframe)
+                packet = next(keys, None)
+                data = bytes(packet) if packet is not None else None
+    except (OSError, av.FFmpegError):
+        return False
+    return data is not None and 5 not in _nal_types(data, length_size)
 
 
 class _Targets:
@@ -561,7 +569,7 @@ class _Run:
         self.index = index if len(index) >= 2 else None
         # Whether decoding may restart at any keyframe after packets were left out (skipping the
         # rest of a GOP, seeking); not after an H.264 open GOP's non-IDR keyframes.
-        self.clean_keys = targets is None or not _h264_open_gop(sampler.path, stream)
+        self.clean_keys = targets is None or not _h264_open_gop(sampler.path, stream, self.index)
         self.yielded = 0
         self.last_time_s = 0.0
         self.last_error: Exception | None = None
@@ -705,6 +713,9 @@ class _Run:
             self._seen_keyframe = True
             self._await_keyframe = False
             self._gop_key = packet.pts
+            if packet.pts is not None:  # GOPs already decoded are not looked up again
+                for key in [k for k in self._gop_last_s if k < packet.pts]:
+                    del self._gop_last_s[key]
             if t is not None:
                 self._new_gop(packet)
         elif self._await_keyframe:
@@ -783,9 +794,6 @@ class _Run:
             if self._rd_key is not None and t is not None:
                 self._rd_closing = (self._rd_key, self._rd_last, t)
             self._rd_key, self._rd_last = packet.pts, t
-            if len(self._gop_last_s) > 8:
-                for key in sorted(self._gop_last_s)[:-4]:
-                    del self._gop_last_s[key]
         elif self._rd_key is not None:
             self._rd_last = None if t is None or self._rd_last is None else max(self._rd_last, t)
 
