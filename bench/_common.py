@@ -228,13 +228,18 @@ def benchmark_video(
     *,
     seed: int = 0,
     folder: Path | None = None,
+    gop: int = 250,
 ) -> Path:
-    """A cached :func:`videogen.write_benchmark_video` clip (written once, then reused)."""
+    """A cached :func:`videogen.write_benchmark_video` clip (written once, then reused).
+
+    ``gop``: frames between keyframes (x264's default 250; cameras write about one second).
+    """
     from videogen import write_benchmark_video
 
     folder = folder or MEDIA_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    name = f"bench-{seconds:g}s-{size[0]}x{size[1]}-{fps}fps-seed{seed}.mp4"
+    gop_part = "" if gop == 250 else f"-gop{gop}"
+    name = f"bench-{seconds:g}s-{size[0]}x{size[1]}-{fps}fps{gop_part}-seed{seed}.mp4"
     path = folder / name
     if path.exists():
         return path
@@ -242,7 +247,7 @@ def benchmark_video(
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".mp4", dir=folder)
     os.close(fd)
     try:
-        write_benchmark_video(tmp, seconds, size=size, fps=fps, seed=seed)
+        write_benchmark_video(tmp, seconds, size=size, fps=fps, seed=seed, gop=gop)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

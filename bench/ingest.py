@@ -603,6 +603,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--minutes", type=float, default=10.0, help="length of the long 720p video")
     p.add_argument("--short-minutes", type=float, default=2.0, help="memory comparison video")
+    p.add_argument(
+        "--gop",
+        type=int,
+        default=250,
+        help="frames between keyframes of the 720p videos (x264's 250; cameras write ~30)",
+    )
     p.add_argument("--clips", type=int, default=20, help="short clips in the folder")
     p.add_argument("--clip-seconds", default="5-15", help="clip length range, seconds")
     p.add_argument(
@@ -678,8 +684,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.device.startswith("cuda"):
         print(f"# gpu {torch.cuda.get_device_name(0)}")
     size = (160, 96) if args.smoke else (1280, 720)
-    long_v = C.benchmark_video(round(args.minutes * 60, 1), size)
-    short_v = C.benchmark_video(round(args.short_minutes * 60, 1), size)
+    long_v = C.benchmark_video(round(args.minutes * 60, 1), size, gop=args.gop)
+    short_v = C.benchmark_video(round(args.short_minutes * 60, 1), size, gop=args.gop)
     lo, hi = (float(x) for x in args.clip_seconds.split("-"))
     clips = clip_folder(args.clips, lo, hi, small=args.smoke)
     very_long = None
