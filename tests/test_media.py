@@ -266,10 +266,13 @@ def test_gops_ending_before_a_target_are_not_decoded_further(
     assert sampler.stats.frames_decoded < 300
 
 
-def test_open_gop_in_mpegts_without_index(camera_video: Path, tmp_path: Path) -> None:
-    """Without a container index the keyframe is read from the packets; same frames, pixels."""
-    ts = tmp_path / "camera.ts"
-    with av.open(str(camera_video)) as src, av.open(str(ts), "w", format="mpegts") as out:
+@pytest.mark.parametrize(("fmt", "suffix"), [("mpegts", ".ts"), ("matroska", ".mkv")])
+def test_gops_in_other_containers(
+    camera_video: Path, tmp_path: Path, fmt: str, suffix: str
+) -> None:
+    """Without an MP4 index the keyframe is read from the packets; same frames and pixels."""
+    ts = tmp_path / f"camera{suffix}"
+    with av.open(str(camera_video)) as src, av.open(str(ts), "w", format=fmt) as out:
         stream = out.add_stream_from_template(src.streams.video[0])
         for packet in src.demux(src.streams.video[0]):
             if packet.dts is not None:

@@ -325,16 +325,19 @@ def _h264_open_gop(path: str, stream: av.video.VideoStream, index: Any) -> bool:
 
     After a non-IDR keyframe whose earlier references were left out, FFmpeg's decoder holds
     back or drops frames, so such a stream is decoded without skipping GOP tails or seeking.
-    The keyframe's bytes come from the container's index (file offset and size) when there is
-    one, else from reading the packets up to it in a second handle.
+    The keyframe's bytes come from an MP4/MOV index (file offset and size), else from reading the
+    packets up to it in a second handle.
     """
     if stream.codec_context.name != "h264":
         return False
     extradata = stream.codec_context.extradata or b""
     length_size = (extradata[4] & 3) + 1 if len(extradata) > 4 and extradata[0] == 1 else 0
     data: bytes | None = None
+    # MP4/MOV index every sample at its file offset; other indexes (Matroska cues) point at
+    # clusters, not packets.
+    mp4 = "mp4" in stream.container.format.name.split(",")
     try:
-        if index is not None:
+        if index is not None and mp4:
             keys = (e for e in itertools.islice(index, 1, 100_000) if e.is_keyframe)
             entry = next(keys, None)
             if entry is None or entry.pos < 0 or entry.size <= 0:
