@@ -21,6 +21,7 @@ seconds: on a shared machine ``video-s per CPU-s`` is the figure that does not d
 
     .venv/bin/python bench/ingest.py                  # 10-minute video + 20 clips, CPU
     .venv/bin/python bench/ingest.py --device cuda    # encoder on CUDA (bf16)
+    .venv/bin/python bench/ingest.py --device cuda --decode-device cuda  # and NVDEC decoding
     .venv/bin/python bench/ingest.py --smoke          # tiny sizes (the smoke test)
 """
 
@@ -81,7 +82,7 @@ def make_encoder(args: argparse.Namespace) -> Any:
 
 
 def decode_only(
-    files: list[Path], threads: int
+    files: list[Path], threads: int, device: str = "cpu"
 ) -> tuple[dict[str, Any], list[np.ndarray], list[float]]:
     """FrameSampler over ``files`` in this process; returns figures, each file's frames and the
     frame times of all files."""
@@ -96,7 +97,7 @@ def decode_only(
     with C.measure() as m:
         for f in files:
             info = probe_video(f)
-            sampler = FrameSampler(f, sampling, info=info, threads=threads)
+            sampler = FrameSampler(f, sampling, info=info, threads=threads, device=device)
             rgbs = []
             for fr in sampler:
                 rgbs.append(fr.rgb)
@@ -108,24 +109,27 @@ def decode_only(
     return _rates(m, seconds, frames) | {"frames_decoded": decoded}, arrays, times
 
 
-def _decode_count(path: str, threads: int) -> tuple[float, int, float]:
+def _decode_count(path: str, threads: int, device: str) -> tuple[float, int, float]:
     """Worker of the decode pool: decode one file; returns (video seconds, frames, CPU seconds)."""
     from vidlens.config import SamplingConfig
     from vidlens.media import FrameSampler, probe_video
 
     cpu0 = time.process_time()  # all threads of this process (FFmpeg's included)
     info = probe_video(path)
-    n = sum(1 for _ in FrameSampler(path, SamplingConfig(fps=1.0), info=info, threads=threads))
+    sampler = FrameSampler(path, SamplingConfig(fps=1.0), info=info, threads=threads, device=device)
+    n = sum(1 for _ in sampler)
     return info.duration_s, n, time.process_time() - cpu0
 
 
-def decode_pool(files: list[Path], workers: int, threads: int) -> dict[str, Any]:
+def decode_pool(files: list[Path], workers: int, threads: int, device: str) -> dict[str, Any]:
     """Decode-only in ``workers`` spawned processes (the decode capacity the pipeline has)."""
     ctx = mp.get_context("spawn")
     with ctx.Pool(workers) as pool:
         pool.map(_warm, range(workers), chunksize=1)  # start-up and imports outside the timing
         with C.measure() as m:
-            results = pool.starmap(_decode_count, [(str(f), threads) for f in files], chunksize=1)
+            results = pool.starmap(
+                _decode_count, [(str(f), threads, device) for f in files], chunksize=1
+            )
     m.cpu_s = sum(r[2] for r in results)  # the pool's processes are not waited for yet
     seconds = sum(r[0] for r in results)
     frames = sum(r[1] for r in results)
@@ -133,7 +137,7 @@ def decode_pool(files: list[Path], workers: int, threads: int) -> dict[str, Any]
 
 
 def _decode_span(
-    path: str, span: tuple[float, float], threads: int
+    path: str, span: tuple[float, float], threads: int, device: str
 ) -> tuple[list[float], int, float]:
     """Worker of the split decode: one time range; returns (frame times, decoded, CPU seconds)."""
     from vidlens.config import SamplingConfig
@@ -141,12 +145,16 @@ def _decode_span(
 
     cpu0 = time.process_time()
     info = probe_video(path)
-    sampler = FrameSampler(path, SamplingConfig(fps=1.0), info=info, threads=threads, span=span)
+    sampler = FrameSampler(
+        path, SamplingConfig(fps=1.0), info=info, threads=threads, span=span, device=device
+    )
     times = [fr.time_s for fr in sampler]
     return times, sampler.stats.frames_decoded, time.process_time() - cpu0
 
 
-def decode_split(path: Path, workers: int, threads: int, one_pass: list[float]) -> dict[str, Any]:
+def decode_split(
+    path: Path, workers: int, threads: int, one_pass: list[float], device: str
+) -> dict[str, Any]:
     """Decode-only of one file cut into time ranges as ingest cuts it, in ``workers`` processes.
 
     The cutting (probe, keyframe index) is timed too; ``one_pass`` (the frame times of a whole
@@ -167,7 +175,7 @@ def decode_split(path: Path, workers: int, threads: int, one_pass: list[float]) 
             window_s = _batch_window_s(info.duration_s, sampling, cfg)
             spans = keyframe_spans(path, count, info=info, grid_s=window_s)
             results = pool.starmap(
-                _decode_span, [(str(path), span, threads) for span in spans], chunksize=1
+                _decode_span, [(str(path), span, threads, device) for span in spans], chunksize=1
             )
     m.cpu_s += sum(r[2] for r in results)  # the pool's processes are not waited for yet
     times = [t for r in results for t in r[0]]
@@ -226,6 +234,7 @@ def run_child(mode: str, paths: list[Path], args: argparse.Namespace) -> dict[st
         "batch_size": args.batch_size,
         "workers": args.workers,
         "decode_threads": args.decode_threads,
+        "decode_device": args.decode_device,
         "frames_per_message": args.frames_per_message,
         "torch_threads": args.torch_threads,
     }
@@ -267,13 +276,15 @@ def child_main(spec: dict[str, Any]) -> int:
                 cfg = IngestConfig(
                     workers=spec["workers"],
                     decode_threads=spec["decode_threads"],
+                    decode_device=spec.get("decode_device", "cpu"),
                     frames_per_message=spec["frames_per_message"],
                 )
                 report = lib.index(paths, config=cfg)
                 timings = dict(report.timings)
                 frames, seconds, failed = report.frames, report.seconds, len(report.failed)
             else:
-                frames, seconds, timings = naive_index(lib, video_files(paths))
+                device = spec.get("decode_device", "cpu")
+                frames, seconds, timings = naive_index(lib, video_files(paths), device)
                 failed = 0
         lib.close()
     out = _rates(m, seconds, frames) | {
@@ -287,7 +298,9 @@ def child_main(spec: dict[str, Any]) -> int:
     return 0
 
 
-def naive_index(lib: Any, files: list[Path]) -> tuple[int, float, dict[str, float]]:
+def naive_index(
+    lib: Any, files: list[Path], device: str = "cpu"
+) -> tuple[int, float, dict[str, float]]:
     """The baseline: per file, decode every sampled frame, then thumbnail, encode and commit.
 
     Same output as ``Library.index`` (same sampler, thumbnails, encoder and commit), in one
@@ -303,7 +316,7 @@ def naive_index(lib: Any, files: list[Path]) -> tuple[int, float, dict[str, floa
         t0 = time.perf_counter()
         st = f.stat()
         info = probe_video(f)
-        sampler = FrameSampler(f, lib.sampling, info=info)
+        sampler = FrameSampler(f, lib.sampling, info=info, device=device)
         sampled = list(sampler)
         thumbs = [_thumbnail(s.rgb, thumb_h) for s in sampled]
         rgb = np.stack([s.rgb for s in sampled])
@@ -366,7 +379,7 @@ def bench_dataset(
     files = video_files(paths)
     workers = _shipped_workers(args)
     res: dict[str, Any] = {"files": len(files)}
-    dec, arrays, times = decode_only(files, args.decode_threads)
+    dec, arrays, times = decode_only(files, args.decode_threads, args.decode_device)
     res["decode"] = dec
     shapes = Counter(f"{a.shape[2]}x{a.shape[1]}" for a in arrays)
     print(
@@ -377,12 +390,12 @@ def bench_dataset(
     print(fmt_rate("decode-only (1 proc)", dec), flush=True)
     decode_capacity = dec
     if len(files) == 1:
-        one, _, _ = decode_only(files, 1)
+        one, _, _ = decode_only(files, 1, args.decode_device)
         res["decode_1_thread"] = one
         print(fmt_rate("decode-only (1 proc, 1 thr)", one), flush=True)
         splits = {}
         for threads in sorted({1, args.decode_threads}):
-            split = decode_split(files[0], args.split_workers, threads, times)
+            split = decode_split(files[0], args.split_workers, threads, times, args.decode_device)
             splits[f"{threads}_threads"] = split
             print(
                 fmt_rate(f"decode-only split ({split['workers']}x{threads or 'auto'} thr)", split)
@@ -411,7 +424,7 @@ def bench_dataset(
             flush=True,
         )
     if len(files) > 1 and workers > 1 and not args.smoke:
-        pool = decode_pool(files, min(workers, len(files)), args.decode_threads)
+        pool = decode_pool(files, min(workers, len(files)), args.decode_threads, args.decode_device)
         res["decode_pool"] = pool
         print(fmt_rate(f"decode-only ({pool['workers']} procs)", pool), flush=True)
         decode_capacity = max(dec, pool, key=lambda r: r["video_s_per_s"])
@@ -631,6 +644,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="processes decoding the long video in time ranges (default: one per core, >= 2)",
     )
     p.add_argument("--decode-threads", type=int, default=0, help="FFmpeg threads per worker")
+    p.add_argument(
+        "--decode-device",
+        default="cpu",
+        help="where videos are decoded: cpu, or cuda (the GPU's video decoder, NVDEC)",
+    )
     p.add_argument("--frames-per-message", type=int, default=32)
     p.add_argument("--torch-threads", type=int, default=0, help="encoder threads (0: torch's)")
     p.add_argument(
@@ -683,6 +701,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.device.startswith("cuda"):
         print(f"# gpu {torch.cuda.get_device_name(0)}")
+    from vidlens.media import check_decode_device
+
+    check_decode_device(args.decode_device)
+    print(f"# decoding on {args.decode_device}")
     size = (160, 96) if args.smoke else (1280, 720)
     long_v = C.benchmark_video(round(args.minutes * 60, 1), size, gop=args.gop)
     short_v = C.benchmark_video(round(args.short_minutes * 60, 1), size, gop=args.gop)

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 import videogen
 from vidlens.config import SamplingConfig
-from vidlens.errors import MediaError
-from vidlens.media import FrameSampler, SampledFrame, probe_video
+from vidlens.errors import ConfigError, MediaError
+from vidlens.media import FrameSampler, SampledFrame, check_decode_device, probe_video
 from vidlens.shots import ShotDetector, detect_shots
 
 NTSC = Fraction(30000, 1001)
@@ -292,6 +292,73 @@ def test_threads_do_not_change_the_result(bframe_video: Path) -> None:
     auto = list(FrameSampler(bframe_video, config))
     assert [f.time_s for f in one] == [f.time_s for f in auto]
     assert all(np.array_equal(a.rgb, b.rgb) for a, b in zip(one, auto, strict=True))
+
+
+@pytest.fixture(scope="module")
+def cuda_decode() -> None:
+    """Skip unless FFmpeg can decode on a CUDA device here (an NVIDIA GPU and driver)."""
+    try:
+        check_decode_device("cuda")
+    except ConfigError as exc:
+        pytest.skip(str(exc))
+
+
+def _pixel_gap(a: np.ndarray, b: np.ndarray) -> tuple[float, int]:
+    diff = np.abs(a.astype(np.int16) - b.astype(np.int16))
+    return float(diff.mean()), int(diff.max())
+
+
+@pytest.mark.parametrize(
+    "sampling",
+    [
+        SamplingConfig(mode="fps", fps=1.0, short_side=32),
+        SamplingConfig(mode="fps", fps=7.0, short_side=108),
+        SamplingConfig(mode="frames", frames=5, short_side=32),
+        SamplingConfig(mode="keyframes", short_side=32),
+        SamplingConfig(mode="shots", fps=0.5, short_side=32),
+    ],
+    ids=["1fps", "7fps-full-size", "frames5", "keyframes", "shots"],
+)
+def test_cuda_decoder_gives_the_cpu_frames(
+    cuda_decode: None, bframe_video: Path, camera_video: Path, sampling: SamplingConfig
+) -> None:
+    """NVDEC gets the same packets: the same frames at the same times, the same pictures."""
+    for path in (bframe_video, camera_video):
+        cpu = list(FrameSampler(path, sampling))
+        gpu_sampler = FrameSampler(path, sampling, device="cuda")
+        gpu = list(gpu_sampler)
+        assert gpu_sampler.stats.hw_decoded
+        assert [f.time_s for f in gpu] == [f.time_s for f in cpu]
+        assert [f.is_keyframe for f in gpu] == [f.is_keyframe for f in cpu]
+        assert [f.shot_start for f in gpu] == [f.shot_start for f in cpu]
+        for a, b in zip(cpu, gpu, strict=True):
+            # H.264 decoding is exact; only the NV12 -> RGB conversion may round differently
+            mean, most = _pixel_gap(a.rgb, b.rgb)
+            assert mean < 0.5 and most <= 8, (path.name, a.time_s, mean, most)
+
+
+def test_cuda_decoder_in_a_time_range(cuda_decode: None, bframe_video: Path) -> None:
+    config = SamplingConfig(mode="fps", fps=2.0, short_side=32)
+    whole = [f.time_s for f in FrameSampler(bframe_video, config)]
+    parts = [
+        f.time_s
+        for span in ((0.0, 4.5), (4.5, 9.0), (9.0, math.inf))
+        for f in FrameSampler(bframe_video, config, span=span, device="cuda")
+    ]
+    assert parts == whole
+
+
+def test_decode_device_is_checked(video_dir: Path) -> None:
+    with pytest.raises(ConfigError, match="cpu, cuda or cuda:N"):
+        FrameSampler(video_dir / "any.mp4", SamplingConfig(), device="gpu")
+    with pytest.raises(ConfigError, match="cpu, cuda or cuda:N"):
+        check_decode_device("cuda:first")
+    check_decode_device("cpu")  # nothing to check
+    try:
+        check_decode_device("cuda")
+    except ConfigError as exc:  # no GPU here: the reason, and what to do
+        assert "decode device cuda" in str(exc)
+        assert "on the CPU (the default)" in str(exc)
 
 
 def test_vfr_times_come_from_timestamps(bad_inputs: dict[str, Path]) -> None:

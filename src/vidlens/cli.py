@@ -126,6 +126,12 @@ def main(verbose: int) -> None:
     "2 min or more is decoded by several at once.",
 )
 @click.option("--batch-size", type=int, default=None, help="Frames per encoder call [64].")
+@click.option(
+    "--decode-device",
+    default="cpu",
+    show_default=True,
+    help="Where videos are decoded: cpu, or cuda / cuda:N for an NVIDIA GPU's video decoder.",
+)
 @click.option("--full-hash", is_flag=True, help="Identify files by hashing all their bytes.")
 @_device_options
 @_json_option
@@ -141,6 +147,7 @@ def index(
     short_side: int | None,
     workers: int | None,
     batch_size: int | None,
+    decode_device: str,
     full_hash: bool,
     device: str | None,
     dtype: str | None,
@@ -153,10 +160,17 @@ def index(
     """
     from .ingest import IngestConfig
     from .library import Library
+    from .media import check_decode_device
 
     sampling = _sampling_from_flags(fps, n_frames, keyframes, shots, short_side)
     enc_cfg = _encoder_config(device, dtype, batch_size)
-    icfg = IngestConfig(workers=workers or 0, batch_size=batch_size or 64, full_hash=full_hash)
+    icfg = IngestConfig(
+        workers=workers or 0,
+        batch_size=batch_size or 64,
+        full_hash=full_hash,
+        decode_device=decode_device,
+    )
+    check_decode_device(decode_device)  # before a library is created
     with Library.open(
         library, encoder=encoder, sampling=sampling, create=True, encoder_config=enc_cfg
     ) as lib:

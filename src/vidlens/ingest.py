@@ -84,6 +84,9 @@ class IngestConfig:
     workers: int = 0  # decode worker processes; 0 = one per CPU core, at most 4
     batch_size: int = 64  # frames per encoder call
     decode_threads: int = 0  # FFmpeg threads per worker; 0 = let the decoder decide
+    # "cpu", or "cuda" / "cuda:N": decode on an NVIDIA GPU's video decoder (NVDEC) through
+    # FFmpeg; the same frames at the same times (vidlens.media.FrameSampler).
+    decode_device: str = "cpu"
     frames_per_message: int = 32  # frames a worker sends at a time (bounds memory)
     thumb_height: int = 96  # pixels; thumbnails are JPEGs of every sampled frame
     full_hash: bool = False  # hash whole files for ids (slower; default hashes 3 MiB of each)
@@ -100,6 +103,9 @@ class IngestConfig:
             raise ConfigError(f"split_min_s must be >= 0 (0 = never split), got {self.split_min_s}")
         if not (16 <= self.thumb_height <= 720):
             raise ConfigError(f"thumb_height must be within 16..720, got {self.thumb_height}")
+        from .media import parse_decode_device
+
+        parse_decode_device(self.decode_device)
 
     def resolved_workers(self) -> int:
         # On the CPU ingest is decode-bound (720p H.264 at 1 fps costs ~4x the CPU of ViT-B-32
@@ -238,7 +244,10 @@ def _decode_messages(
             if len(spans) > 1:
                 yield ("spans", spans)
                 span = spans[0]
-        sampler = FrameSampler(path, sampling, info=info, threads=cfg.decode_threads, span=span)
+        sampler = FrameSampler(
+            path, sampling, info=info, threads=cfg.decode_threads, span=span,
+            device=cfg.decode_device,
+        )  # fmt: skip
         times: list[float] = []
         keys: list[bool] = []
         rgbs: list[np.ndarray] = []
@@ -446,10 +455,13 @@ def index_paths(
     progress: ProgressCallback | None = None,
 ) -> IndexReport:
     """Index ``paths`` (files and folders) into ``lib``; see the module docstring."""
+    from .media import check_decode_device
+
     cfg = config or IngestConfig()
     t_start = time.perf_counter()
     report = IndexReport()
     lib._require_writer()
+    check_decode_device(cfg.decode_device)
     job = lib.start_job("index " + " ".join(str(p) for p in paths))
     files, missing = discover(paths)
     report.failed.extend(missing)

@@ -55,6 +55,8 @@ __all__ = [
     "FrameSampler",
     "SampledFrame",
     "VideoInfo",
+    "check_decode_device",
+    "parse_decode_device",
     "probe_video",
 ]
 
@@ -131,6 +133,7 @@ class DecodeStats:
     frames_yielded: int = 0
     seeks: int = 0
     decode_errors: int = 0
+    hw_decoded: bool = False  # a GPU decoder was attached (decode device cuda, codec it has)
     wall_s: float = 0.0  # seconds spent inside the iterator (demux, decode, convert, detect)
     convert_s: float = 0.0  # part of wall_s spent converting to RGB
 
@@ -159,7 +162,94 @@ def _check_file(path: str) -> int:
     return st.st_size
 
 
-def _open_input(path: str) -> av.container.InputContainer:
+def parse_decode_device(device: str) -> int | None:
+    """The GPU index of a decode device (``cuda``, ``cuda:N``); None for ``cpu``."""
+    name = device.strip().lower()
+    if name == "cpu":
+        return None
+    if name == "cuda":
+        return 0
+    head, _, index = name.partition(":")
+    if head == "cuda" and index.isdigit():
+        return int(index)
+    raise ConfigError(f"decode device must be cpu, cuda or cuda:N (a GPU index), got {device!r}")
+
+
+def _hwaccel(device: str) -> Any:
+    from av.codec.hwaccel import HWAccel
+
+    index = parse_decode_device(device)
+    if index is None:
+        return None
+    # A codec or profile the GPU's decoder lacks (10-bit H.264, MPEG-4 Part 2 on some cards)
+    # is decoded on the CPU instead (DecodeStats.hw_decoded tells which).
+    return HWAccel("cuda", device=str(index), allow_software_fallback=True)
+
+
+def _tiny_h264() -> bytes:
+    """Two 128x64 frames of H.264 in MP4 (encoded here, ~1.6 kB): a stream any decoder takes."""
+    import io
+
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 128, 64, "yuv420p"
+        for value in (40, 200):
+            picture = np.full((64, 128, 3), value, dtype=np.uint8)
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")))
+        out.mux(stream.encode())
+    return buf.getvalue()
+
+
+def check_decode_device(device: str) -> None:
+    """Raise ConfigError, saying what to do, when FFmpeg cannot decode on ``device`` here.
+
+    For a GPU this decodes a tiny H.264 stream there: opening the CUDA device is not enough, the
+    driver's video decoder library (NVDEC) must be present too.
+    """
+    index = parse_decode_device(device)
+    if index is None:
+        return
+    import io
+
+    from av.codec.hwaccel import hwdevices_available
+
+    otherwise = "or leave decoding on the CPU (the default)"
+    if "cuda" not in hwdevices_available():
+        raise ConfigError(
+            f"decode device {device}: this FFmpeg (PyAV {av.__version__}) was built without "
+            f"CUDA; install PyAV's binary wheel, {otherwise}"
+        )
+    try:
+        with av.open(io.BytesIO(_tiny_h264()), "r", hwaccel=_hwaccel(device)) as container:
+            stream = container.streams.video[0]
+            formats = [frame.format.name for frame in container.decode(stream)]
+    except (av.error.FFmpegError, OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ConfigError(
+            f"decode device {device}: FFmpeg cannot open CUDA device {index} ({reason}); check "
+            f"the NVIDIA driver with nvidia-smi, {otherwise}"
+        ) from exc
+    if not formats or any(f.startswith("yuv") for f in formats):
+        # The software decoder took over: the device opened, its video decoder did not.
+        raise ConfigError(
+            f"decode device {device}: CUDA device {index} opened, but its video decoder (NVDEC, "
+            "the driver's libnvcuvid) did not decode a test stream; in a container, "
+            f"NVIDIA_DRIVER_CAPABILITIES must include 'video' — {otherwise}"
+        )
+
+
+def _open_input(path: str, device: str = "cpu") -> av.container.InputContainer:
+    hwaccel = _hwaccel(device)
+    if hwaccel is not None:
+        try:
+            return av.open(path, mode="r", hwaccel=hwaccel)
+        except (av.error.FFmpegError, OSError) as exc:
+            # The GPU decoder could not start for this file (out of GPU memory, a driver
+            # error); the CPU can still decode it (or says why not, below).
+            logger.warning(
+                "%s: the %s decoder did not start (%s); decoding on the CPU", path, device, exc
+            )
     try:
         return av.open(path, mode="r")
     except FileNotFoundError:
@@ -398,6 +488,12 @@ class FrameSampler:
 
     ``threads``: decoder threads; 0 lets FFmpeg choose from the CPU count.
 
+    ``device``: ``cpu``, or ``cuda`` / ``cuda:N`` to decode on an NVIDIA GPU's video decoder
+    (NVDEC, through FFmpeg's hwaccel; the CPU parses the stream, the GPU reconstructs the
+    pictures, and only the decoded frames come back to memory). The same packets are sent, so the
+    same frames are chosen at the same times; a codec or profile the GPU cannot decode falls back
+    to the CPU. Call :func:`check_decode_device` first for a clear error when there is no GPU.
+
     ``span=(start_s, end_s)`` (fps and frames modes): only the frames a whole pass would give
     whose times lie in ``[start_s, end_s)`` (``start_s <= 0``: from the first frame;
     ``end_s`` may be ``math.inf``). Spans that tile the time line give, one after another,
@@ -417,7 +513,9 @@ class FrameSampler:
         threads: int = 0,
         min_shot_s: float = DEFAULT_MIN_SHOT_S,
         span: tuple[float, float] | None = None,
+        device: str = "cpu",
     ) -> None:
+        parse_decode_device(device)
         if span is not None:
             if sampling.mode not in SPAN_MODES:
                 raise ConfigError(
@@ -430,6 +528,7 @@ class FrameSampler:
         self.sampling = sampling
         self.info = info if info is not None else probe_video(self.path)
         self.threads = threads
+        self.device = device
         self.min_shot_s = min_shot_s
         self.span = span
         self.shots: list[tuple[float, float]] = [(0.0, self.info.duration_s)]
@@ -457,12 +556,17 @@ class FrameSampler:
 
     def _generate(self) -> Generator[SampledFrame, None, None]:
         _check_file(self.path)
-        container = _open_input(self.path)
+        container = _open_input(self.path, self.device)
         try:
             stream = _video_stream(container, self.path)
             ctx = stream.codec_context
-            ctx.thread_type = _THREAD_TYPE
-            ctx.thread_count = self.threads
+            self.stats.hw_decoded = bool(ctx.is_hwaccel)
+            if self.stats.hw_decoded:
+                # The GPU does the heavy work; CPU threads would only add frames of latency.
+                ctx.thread_count = 1
+            else:
+                ctx.thread_type = _THREAD_TYPE
+                ctx.thread_count = self.threads
             mode = self.sampling.mode
             if mode == "keyframes":
                 self.stats.strategy = "keyframes"

@@ -101,6 +101,10 @@ def test_info_json(cli_library: tuple[Path, Path]) -> None:
             "did you mean openclip:ViT-B-32/openai",
         ),
         (["index", "{videos}", "--library", "{new}", "--fps", "0"], "fps must be in"),
+        (
+            ["index", "{videos}", "--library", "{new}", "--decode-device", "gpu"],
+            "decode device must be cpu, cuda or cuda:N",
+        ),
         (["moments", "nope.mp4", "red", "--library", "{lib}"], "no indexed video"),
     ],
 )
@@ -119,6 +123,29 @@ def test_errors_are_one_line_with_a_fix(
     err = r.stderr.strip()
     assert err.startswith("Error: ") and "\n" not in err and message in err, err
     assert "Traceback" not in r.output
+
+
+def test_decode_device_without_a_gpu(cli_library: tuple[Path, Path], tmp_path: Path) -> None:
+    """Asking for the GPU's video decoder where FFmpeg cannot open one: a one-line error before
+    any library is created."""
+    from vidlens.errors import ConfigError
+    from vidlens.media import check_decode_device
+
+    try:
+        check_decode_device("cuda")
+    except ConfigError:
+        pass
+    else:
+        pytest.skip("FFmpeg can decode on CUDA here")
+    videos, _ = cli_library
+    new = tmp_path / "new"
+    args = ["index", str(videos), "--library", str(new), "--decode-device", "cuda"]
+    r = CliRunner().invoke(main, [*args, "--encoder", "colour-test"])
+    assert r.exit_code == 1, r.output
+    err = r.stderr.strip()
+    assert err.startswith("Error: decode device cuda: FFmpeg cannot open CUDA device 0"), err
+    assert "leave decoding on the CPU" in err and "\n" not in err
+    assert not new.exists()
 
 
 def test_index_bad_inputs_reports_failures_and_goes_on(tmp_path: Path) -> None:

@@ -110,6 +110,32 @@ def test_split_ingest_equals_one_worker_per_file(
     assert len(times) == (40 if sampling.mode == "fps" else 70)
 
 
+def test_cuda_decode_ingest_equals_the_cpu(videos: Path, tmp_path: Path) -> None:
+    """Decode workers on the GPU's video decoder (NVDEC), long videos split: the same frames."""
+    from vidlens.errors import ConfigError
+    from vidlens.media import check_decode_device
+
+    try:
+        check_decode_device("cuda")
+    except ConfigError as exc:
+        pytest.skip(str(exc))
+    sampling = SamplingConfig(fps=1.0, short_side=64)
+    index(videos, tmp_path / "cpu", sampling, SPLIT, "colour-test")
+    gpu_cfg = IngestConfig(workers=2, split_min_s=20.0, frames_per_message=8, decode_device="cuda")
+    index(videos, tmp_path / "gpu", sampling, gpu_cfg, "colour-test")
+    cpu, gpu = snapshot(tmp_path / "cpu"), snapshot(tmp_path / "gpu")
+    assert sorted(gpu) == sorted(cpu)
+    for name in cpu:
+        if name == "failures":
+            assert gpu[name] == cpu[name] == []
+            continue
+        c, g = cpu[name], gpu[name]
+        assert g[:4] == c[:4], name  # id, frame count, duration, frame times (exact)
+        cv = np.frombuffer(c[4], dtype=np.float32)  # type: ignore[index]
+        gv = np.frombuffer(g[4], dtype=np.float32)  # type: ignore[index]
+        assert np.abs(cv - gv).max() < 0.05, name
+
+
 KILL = """
 import sys
 from vidlens.config import SamplingConfig
