@@ -332,9 +332,11 @@ def test_cuda_decoder_gives_the_cpu_frames(
         assert [f.is_keyframe for f in gpu] == [f.is_keyframe for f in cpu]
         assert [f.shot_start for f in gpu] == [f.shot_start for f in cpu]
         for a, b in zip(cpu, gpu, strict=True):
-            # H.264 decoding is exact; only the NV12 -> RGB conversion may round differently
+            # H.264 decoding is exact; the GPU hands back NV12 (interleaved chroma) where the
+            # CPU gives planar YUV, and swscale rounds the two to RGB slightly differently
+            # (H200: mean 0.71, at most 2 levels of 255 at full size)
             mean, most = _pixel_gap(a.rgb, b.rgb)
-            assert mean < 0.5 and most <= 8, (path.name, a.time_s, mean, most)
+            assert mean < 1.0 and most <= 4, (path.name, a.time_s, mean, most)
 
 
 def test_cuda_decoder_in_a_time_range(cuda_decode: None, bframe_video: Path) -> None:
