@@ -221,6 +221,9 @@ def check_decode_device(device: str) -> None:
             f"CUDA; install PyAV's binary wheel, {otherwise}"
         )
     try:
+        if "libx264" not in av.codecs_available:  # an FFmpeg without x264: open the device only
+            _hwaccel(device).create(av.Codec("h264", "r"))
+            return
         with av.open(io.BytesIO(_tiny_h264()), "r", hwaccel=_hwaccel(device)) as container:
             stream = container.streams.video[0]
             formats = [frame.format.name for frame in container.decode(stream)]
