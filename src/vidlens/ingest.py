@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._spawn import main_not_rerun
 from .config import SamplingConfig
 from .errors import ConfigError, MediaError
 from .library.records import FailureRecord, IndexReport
@@ -372,7 +373,8 @@ class _WorkerPool:
         p = self._ctx.Process(
             target=_worker_main, args=(self.tasks, self.results, *self._args), daemon=True
         )
-        p.start()
+        with main_not_rerun():  # a script without a __main__ guard is not run again
+            p.start()
         self.procs.append(p)
 
     def grow(self, n: int) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .._spawn import main_not_rerun
 from ..errors import ConfigError
 from .annotations import write_annotations
 from .render import write_video
@@ -76,7 +77,9 @@ def generate(
     started = time.perf_counter()
     done = 0
     if workers > 1 and len(todo) > 1:
-        with mp.get_context("spawn").Pool(workers) as pool:
+        with main_not_rerun():  # a script without a __main__ guard is not run again
+            pool = mp.get_context("spawn").Pool(workers)
+        with pool:
             for _ in pool.imap_unordered(_render_one, todo, chunksize=4):
                 done += 1
                 if progress:
