@@ -357,7 +357,22 @@ def info(library: Path, list_videos: bool, as_json: bool) -> None:
         d = lib.info()
         if list_videos:
             d["video_list"] = [
-                {"id": v.id, "path": v.path, "duration_s": v.duration_s, "frames": v.row_count}
+                {
+                    "id": v.id,
+                    "path": v.path,
+                    "duration_s": v.duration_s,
+                    "frames": v.row_count,  # sampled (embedded) frames
+                    "fps": v.fps,
+                    "frame_count": v.frame_count,
+                    "width": v.width,
+                    "height": v.height,
+                    "rotation": v.rotation,
+                    "start_s": v.start_s,
+                    "codec": v.codec,
+                    "has_audio": v.has_audio,
+                    "size_bytes": v.size_bytes,
+                    "indexed_at": v.indexed_at,
+                }
                 for v in lib.videos()
             ]
     if as_json:
@@ -369,7 +384,13 @@ def info(library: Path, list_videos: bool, as_json: bool) -> None:
     click.echo(f"sampling  {SamplingConfig.from_dict(d['sampling']).describe()}")
     click.echo(f"disk      {d['disk_bytes'] / 1e6:.1f} MB")
     for v in d.get("video_list", []):
-        click.echo(f"  {v['id'][:12]}  {v['duration_s']:8.1f} s  {v['frames']:6d} fr  {v['path']}")
+        media = f"{v['width']}x{v['height']} {v['fps']:.2f} fps {v['codec']}"
+        if v["rotation"]:
+            media += f" (turned {v['rotation']}°)"
+        click.echo(
+            f"  {v['id'][:12]}  {v['duration_s']:8.1f} s  {v['frames']:6d} fr  {media:<26}  "
+            f"{v['path']}"
+        )
     if d["failed"]:
         click.echo(f"failed    {len(d['failed'])} file(s):")
         for f in d["failed"]:

@@ -85,6 +85,13 @@ def test_info_json(cli_library: tuple[Path, Path]) -> None:
         "green_then_yellow.mp4",
         "red_8_14.mp4",
     ]
+    red = next(v for v in d["video_list"] if v["path"].endswith("red_8_14.mp4"))
+    assert red["frames"] == 20 and red["frame_count"] == 200 and red["duration_s"] == 20.0
+    assert (red["width"], red["height"], red["fps"], red["codec"]) == (64, 48, 10.0, "h264")
+    assert (red["rotation"], red["start_s"], red["has_audio"]) == (0, 0.0, False)
+    text = CliRunner().invoke(main, ["info", "--library", str(lib), "--videos"]).stdout
+    line = next(ln for ln in text.splitlines() if ln.endswith("red_8_14.mp4"))
+    assert "20.0 s" in line and "20 fr" in line and "64x48 10.00 fps h264" in line
 
 
 @pytest.mark.parametrize(
