@@ -133,7 +133,7 @@ class DecodeStats:
     frames_yielded: int = 0
     seeks: int = 0
     decode_errors: int = 0
-    hw_decoded: bool = False  # a GPU decoder was attached (decode device cuda, codec it has)
+    hw_decoded: bool = False  # the GPU decoded the frames (NV12/P010 came back, not planar YUV)
     wall_s: float = 0.0  # seconds spent inside the iterator (demux, decode, convert, detect)
     convert_s: float = 0.0  # part of wall_s spent converting to RGB
 
@@ -563,8 +563,7 @@ class FrameSampler:
         try:
             stream = _video_stream(container, self.path)
             ctx = stream.codec_context
-            self.stats.hw_decoded = bool(ctx.is_hwaccel)
-            if self.stats.hw_decoded:
+            if ctx.is_hwaccel:
                 # The GPU does the heavy work; CPU threads would only add frames of latency.
                 ctx.thread_count = 1
             else:
@@ -1120,4 +1119,8 @@ class _Run:
             return []
         self._errors_in_row = 0
         self.stats.frames_decoded += len(frames)
+        if frames and not self.stats.frames_decoded - len(frames) and self.ctx.is_hwaccel:
+            # Frames a GPU decoded come back in its semi-planar formats; planar YUV means
+            # FFmpeg fell back to its software decoder (a profile the GPU lacks).
+            self.stats.hw_decoded = not frames[0].format.name.startswith(("yuv", "gray"))
         return [f for f in frames if isinstance(f, av.VideoFrame)]
