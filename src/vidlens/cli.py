@@ -265,7 +265,8 @@ def _progress_bar(enabled: bool) -> tuple[Any, Callable[[], None]]:
     "--image",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Query by an example image (alone or with TEXT), or by a frame of a video: VIDEO@SECONDS.",
+    help="Query by an example image (alone or with TEXT), or by a frame of a video: "
+    "FILE@SECONDS, or ID@SECONDS for the frame an indexed video stored there.",
 )
 @click.option("--not", "negative", default=None, help="Push results away from this concept.")
 @click.option("--top-k", type=click.IntRange(1, 1000), default=10, show_default=True)

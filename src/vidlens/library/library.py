@@ -429,6 +429,33 @@ class Library:
         )
         return result
 
+    def _stored_frame(self, image: str | os.PathLike[str]) -> np.ndarray | None:
+        """``ID@SECONDS``: the stored vector of the indexed video's frame sampled nearest that
+        time (no file needed); None when ``image`` is a file or a video file's ``PATH@SECONDS``.
+        """
+        ref, sep, at = os.fspath(image).rpartition("@")
+        if not sep or os.path.exists(image) or os.path.isfile(ref):
+            return None
+        try:
+            at_s = float(at)
+        except ValueError:
+            return None
+        try:
+            rec = self.video(ref)
+        except QueryError:
+            raise QueryError(
+                f"query {image}: {ref!r} is neither a video file nor a video of this library; "
+                "give VIDEO_FILE@SECONDS or an id that `vidlens info --videos` lists"
+            ) from None
+        times = self.frame_times(rec.id)
+        if not (math.isfinite(at_s) and 0 <= at_s <= max(rec.duration_s, float(times[-1]))):
+            raise QueryError(
+                f"{image}: {Path(rec.path).name} is {rec.duration_s:.2f} s long; give a time in "
+                f"0..{rec.duration_s:.2f}"
+            )
+        vector: np.ndarray = self.frame_vectors(rec.id)[int(np.abs(times - at_s).argmin())]
+        return vector
+
     def _query_vector(
         self,
         text: str | None,
@@ -446,8 +473,12 @@ class Library:
             parts.append(self.encode_texts([text])[0])
             label = text
         if image is not None:
-            arr = _load_query_image(image)
-            parts.append(self.encode_images(arr[None])[0])
+            stored = None if isinstance(image, np.ndarray) else self._stored_frame(image)
+            if stored is not None:
+                parts.append(stored)
+            else:
+                arr = _load_query_image(image)
+                parts.append(self.encode_images(arr[None])[0])
             label = label or f"image:{image if not isinstance(image, np.ndarray) else 'array'}"
         if not parts:
             raise QueryError("nothing to search for: give a text, an image, or both")
