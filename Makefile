@@ -52,4 +52,4 @@ tiny-model: setup
 	PY=$(PY) bash scripts/train_tiny.sh cpu
 
 clean:
-	rm -rf vidlens-library demo-media test-artifacts .pytest_cache .mypy_cache .ruff_cache
+	rm -rf vidlens-library demo-output demo-media test-artifacts .pytest_cache .mypy_cache .ruff_cache

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from colour_world import make_world  # type: ignore[import-not-found]
+from vidlens.demo import write_demo_videos
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -24,7 +24,7 @@ def readme_example() -> str:
 def test_readme_example_runs_as_an_unguarded_script(tmp_path: Path) -> None:
     """Spawned decode workers import the parent's main script unless told not to: without the
     fix each of them ran the script again and stopped on the library's write lock."""
-    make_world(tmp_path / "videos")
+    write_demo_videos(tmp_path / "videos")  # what `make demo` leaves in demo-output/videos
     script = tmp_path / "example.py"
     # the script also counts how often its body runs (once: not again in each worker)
     script.write_text(
@@ -41,9 +41,9 @@ def test_readme_example_runs_as_an_unguarded_script(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.splitlines()
-    assert lines[0] == "indexed 3, failed 0"
-    assert lines[1].startswith(f"{tmp_path / 'videos' / 'red_8_14.mp4'}: 8-14 s"), lines
-    assert lines[4].startswith("[8.0, 14.0, "), lines
+    assert lines[0] == "indexed 4, failed 0"
+    assert lines[1].startswith(f"{tmp_path / 'videos' / 'sunset_red.mp4'}: 6-14 s"), lines
+    assert lines[4].startswith("[6.0, 14.0, "), lines
     assert lines[4].endswith(" 10")  # one saliency score per 2 s of the 20-s video
     assert (tmp_path / "runs.txt").read_text() == "run\n"
     assert "another vidlens process" not in proc.stderr
