@@ -111,21 +111,39 @@ def main(verbose: int) -> None:
     help="Encoder id, e.g. openclip:ViT-B-32/openai "
     "(new libraries only; default: the best available offline).",
 )
-@click.option("--fps", type=float, default=None, help="Sample this many frames per second [1.0].")
-@click.option("--frames", "n_frames", type=int, default=None, help="Sample N frames per video.")
+@click.option(
+    "--fps",
+    type=click.FloatRange(0, 120, min_open=True),
+    default=None,
+    help="Sample this many frames per second [1.0].",
+)
+@click.option(
+    "--frames",
+    "n_frames",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Sample N frames per video.",
+)
 @click.option("--keyframes", is_flag=True, default=None, help="Sample keyframes only.")
 @click.option(
     "--shots", is_flag=True, default=None, help="--fps plus the first frame of every shot."
 )
-@click.option("--short-side", type=int, default=None, help="Scale frames to this short side [224].")
+@click.option(
+    "--short-side",
+    type=click.IntRange(16, 2160),
+    default=None,
+    help="Scale frames to this short side [224].",
+)
 @click.option(
     "--workers",
-    type=int,
+    type=click.IntRange(min=0),
     default=None,
     help="Decode worker processes [one per core, at most 4]; with 2 or more, a video of "
     "2 min or more is decoded by several at once.",
 )
-@click.option("--batch-size", type=int, default=None, help="Frames per encoder call [64].")
+@click.option(
+    "--batch-size", type=click.IntRange(min=1), default=None, help="Frames per encoder call [64]."
+)
 @click.option(
     "--decode-device",
     default="cpu",
@@ -203,9 +221,8 @@ def _sampling_from_flags(
     shots: bool | None,
     short_side: int | None,
 ) -> SamplingConfig | None:
-    modes = [
-        m for m, on in (("frames", n_frames), ("keyframes", keyframes), ("shots", shots)) if on
-    ]
+    chosen = (("frames", n_frames is not None), ("keyframes", keyframes), ("shots", shots))
+    modes = [m for m, on in chosen if on]
     if len(modes) > 1:
         raise ConfigError(f"choose one sampling mode, got --{' and --'.join(modes)}")
     if not modes and fps is None and short_side is None:

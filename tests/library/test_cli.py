@@ -107,7 +107,6 @@ def test_info_json(cli_library: tuple[Path, Path]) -> None:
             ["index", "{videos}", "--library", "{new}", "--encoder", "ViT-B-32/openai"],
             "did you mean openclip:ViT-B-32/openai",
         ),
-        (["index", "{videos}", "--library", "{new}", "--fps", "0"], "fps must be in"),
         (
             ["index", "{videos}", "--library", "{new}", "--decode-device", "gpu"],
             "decode device must be cpu, cuda or cuda:N",
@@ -130,6 +129,30 @@ def test_errors_are_one_line_with_a_fix(
     err = r.stderr.strip()
     assert err.startswith("Error: ") and "\n" not in err and message in err, err
     assert "Traceback" not in r.output
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [
+        ("--fps", "0"),
+        ("--fps", "500"),
+        ("--frames", "0"),
+        ("--short-side", "8"),
+        ("--workers", "-1"),
+        ("--batch-size", "0"),
+    ],
+)
+def test_out_of_range_values_are_usage_errors(
+    cli_library: tuple[Path, Path], tmp_path: Path, flag: str, value: str
+) -> None:
+    """Exit 2 (usage) naming the flag and its range; never a silent default in its place (a
+    0 once gave 1 fps for --frames, 64 for --batch-size), and no library is created."""
+    videos, _ = cli_library
+    new = tmp_path / "new"
+    r = CliRunner().invoke(main, ["index", str(videos), "--library", str(new), flag, value])
+    assert r.exit_code == 2, r.output
+    assert f"Invalid value for '{flag}'" in r.stderr and "range" in r.stderr, r.stderr
+    assert not new.exists()
 
 
 def test_decode_device_without_a_gpu(cli_library: tuple[Path, Path], tmp_path: Path) -> None:
