@@ -113,6 +113,19 @@ def test_batches_do_not_change_results(tiny_ckpt: Path, tiny: OpenClipEncoder) -
     np.testing.assert_allclose(one.encode_texts(TEXTS), tiny.encode_texts(TEXTS), atol=1e-5)
 
 
+def test_read_only_frames_encode_without_a_warning(tiny: OpenClipEncoder) -> None:
+    """A picture opened with PIL and np.asarray is read-only; torch warned on every such query."""
+    import warnings
+
+    frame = smooth_frame(48, 64)
+    locked = frame.copy()
+    locked.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = tiny.encode_images(locked[None])
+    np.testing.assert_array_equal(out, tiny.encode_images(frame[None]))
+
+
 def test_two_loads_agree_exactly(tiny_ckpt: Path, tiny: OpenClipEncoder) -> None:
     again = load(f"openclip:tiny/{tiny_ckpt}", dtype="float32")
     frames = np.stack([smooth_frame(64, 64, 1)])

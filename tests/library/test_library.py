@@ -81,6 +81,9 @@ def test_query_by_a_frame_of_a_video(world_library: Path, world_dir: Path) -> No
             lib.search(image=video)
         with pytest.raises(QueryError, match=r"20\.00 s long"):
             lib.search(image=f"{video}@25")
+        end = lib.search(image=f"{video}@20", top_k=1)  # the very end: the last frame
+    assert _names(end) == ["green_then_yellow.mp4"]
+    assert end.results[0].moments[0][1] == pytest.approx(20.0, abs=1.0)
     assert _names(yellow)[0] == _names(green)[0] == "green_then_yellow.mp4"
     s, e, _ = yellow.results[0].moments[0]
     assert abs(s - 15.0) <= 1.0 and abs(e - 20.0) <= 1.0

@@ -598,7 +598,10 @@ class OpenClipEncoder:
 
         pp = self._preprocess_cfg
         th, tw = _target_hw(pp["size"])
-        x = torch.from_numpy(np.ascontiguousarray(frames)).to(self._device, non_blocking=True)
+        frames = np.ascontiguousarray(frames)
+        if not frames.flags.writeable:  # torch.from_numpy warns on read-only arrays
+            frames = frames.copy()
+        x = torch.from_numpy(frames).to(self._device, non_blocking=True)
         x = x.permute(0, 3, 1, 2)  # (B, 3, H, W) view, channels-last strides
         h, w = x.shape[-2:]
         hw = _resized_hw(h, w, th, tw, pp.get("resize_mode", "shortest"))

@@ -775,11 +775,13 @@ def _video_frame(path: str, at_s: float) -> np.ndarray:
 
     try:
         info = probe_video(path)
-        if not 0 <= at_s < max(info.duration_s, 1e-6):
+        if not 0 <= at_s <= info.duration_s + 1e-6:
             raise QueryError(
                 f"{path}@{at_s:g}: the video is {info.duration_s:.2f} s long; give a time in "
                 f"0..{info.duration_s:.2f}"
             )
+        # the end of the video shows its last frame, which starts one frame interval earlier
+        at_s = max(0.0, min(at_s, info.duration_s - 1.0 / info.fps))
         # fps sampling has a target at 1/fps: the frame a library sampled there would hold
         fps = 1.0 / at_s if at_s >= 1 / 120 else 1.0
         span = (max(0.0, at_s - 0.5 / info.fps), math.inf) if at_s >= 1 / 120 else None
@@ -808,7 +810,7 @@ def _load_query_image(image: str | os.PathLike[str] | np.ndarray) -> np.ndarray:
             )
         try:
             with Image.open(image) as im:
-                arr = np.asarray(im.convert("RGB"))
+                arr = np.array(im.convert("RGB"))  # a writable copy (torch warns on read-only)
         except FileNotFoundError:
             raise QueryError(f"query image {image} does not exist") from None
         except (UnidentifiedImageError, OSError) as exc:
