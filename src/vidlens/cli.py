@@ -189,6 +189,9 @@ def index(
         decode_device=decode_device,
     )
     check_decode_device(decode_device)  # before a library is created
+    if not any(p.expanduser().exists() for p in paths):
+        missing = ", ".join(str(p) for p in paths)
+        raise ConfigError(f"no such file or folder: {missing}; check the path")
     with Library.open(
         library, encoder=encoder, sampling=sampling, create=True, encoder_config=enc_cfg
     ) as lib:
@@ -210,6 +213,14 @@ def index(
         )
         for f in report.failed:
             click.echo(f"  failed: {f.path}: {f.reason}", err=True)
+        if not (report.indexed or report.skipped or report.failed):
+            from .ingest import VIDEO_EXTENSIONS
+
+            click.echo(
+                f"no video files found in {', '.join(str(p) for p in paths)} (looked for "
+                f"{' '.join(VIDEO_EXTENSIONS)}; pass other files by name)",
+                err=True,
+            )
     if report.failed:
         sys.exit(EXIT_SOME_FAILED)
 

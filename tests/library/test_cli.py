@@ -155,6 +155,20 @@ def test_out_of_range_values_are_usage_errors(
     assert not new.exists()
 
 
+def test_index_of_a_mistyped_path_or_an_empty_folder(tmp_path: Path) -> None:
+    new = tmp_path / "lib"
+    r = CliRunner().invoke(main, ["index", str(tmp_path / "typo"), "--library", str(new)])
+    assert r.exit_code == 1, r.output
+    assert r.stderr.strip() == f"Error: no such file or folder: {tmp_path / 'typo'}; check the path"
+    assert not new.exists()
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("not a video")
+    args = ["index", str(tmp_path / "empty"), "--library", str(new), "--encoder", "colour-test"]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    assert f"no video files found in {tmp_path / 'empty'} (looked for .mp4" in r.stderr
+
+
 def test_decode_device_without_a_gpu(cli_library: tuple[Path, Path], tmp_path: Path) -> None:
     """Asking for the GPU's video decoder where FFmpeg cannot open one: a one-line error before
     any library is created."""
