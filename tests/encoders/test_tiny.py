@@ -4,6 +4,7 @@ reproduces its stored figures on a fixed synthetic subset."""
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,11 +57,18 @@ def test_loads_through_the_encoder_registry() -> None:
         "vidlens-tiny.temporal.safetensors").stat().st_size < 25 * 2**20  # fmt: skip
 
 
-def test_is_the_default_without_pretrained_weights(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_is_the_default_without_pretrained_weights(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     import vidlens.encoders.openclip as oc
 
     monkeypatch.setattr(oc, "weights_available", lambda arch, tag: False)
-    assert default_encoder_id() == "vidlens-tiny"
+    with caplog.at_level(logging.WARNING, logger="vidlens.encoders"):
+        assert default_encoder_id() == "vidlens-tiny"
+    # said at the default log level: real footage gets no meaningful results from it
+    (record,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert "knows only vidlens' synthetic world" in record.getMessage()
+    assert "--encoder openclip:ViT-B-32//path/to/open_clip_model.safetensors" in record.getMessage()
 
 
 def test_tells_colours_and_shapes_apart() -> None:

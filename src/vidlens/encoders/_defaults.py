@@ -39,10 +39,11 @@ def default_encoder_id() -> str:
     # Registered through the package's entry point; an editable checkout installed before the
     # entry point existed does not list it, and then the fallback below is the honest answer.
     if model_available() and OFFLINE_ENCODER in list_encoders():
-        logger.info(
-            "the weights of %s are not on this machine: using the offline model %s (trained on "
-            "vidlens' synthetic world; pass --encoder openclip:ViT-B-32//path/to/"
-            "open_clip_model.safetensors for real footage)",
+        logger.warning(
+            "the weights of %s are not on this machine: using the offline model %s, which knows "
+            "only vidlens' synthetic world (coloured shapes), so results on real footage are not "
+            "meaningful; for real footage pass --encoder openclip:ViT-B-32//path/to/"
+            "open_clip_model.safetensors",
             PREFERRED_ENCODER,
             OFFLINE_ENCODER,
         )
