@@ -522,6 +522,17 @@ def test_unreadable_inputs_raise_media_error(bad_inputs: dict[str, Path], name: 
         FrameSampler(path, SamplingConfig())
 
 
+@pytest.mark.parametrize(("suffix", "kind"), [(".png", "png"), (".jpg", "jpeg"), (".bmp", "bmp")])
+def test_still_pictures_are_not_videos(tmp_path: Path, suffix: str, kind: str) -> None:
+    """FFmpeg opens a picture as a one-frame stream; indexed, it was a 0.0 s "video"."""
+    from PIL import Image
+
+    path = tmp_path / f"photo{suffix}"
+    Image.new("RGB", (64, 48), (200, 20, 20)).save(path)
+    with pytest.raises(MediaError, match=rf"a still picture \({kind}\), not a video; .*--image"):
+        probe_video(path)
+
+
 def test_truncated_file_yields_what_decoded(
     bad_inputs: dict[str, Path], caplog: pytest.LogCaptureFixture
 ) -> None:

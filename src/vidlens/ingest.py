@@ -542,7 +542,8 @@ def _fail(
 ) -> None:
     if reason.startswith(path + ": "):  # media errors name the file; the record has it already
         reason = reason[len(path) + 2 :]
-    logger.warning("could not index %s: %s", path, reason)
+    # INFO: the run's report lists every failure (the CLI prints them once, at the end)
+    logger.info("could not index %s: %s", path, reason)
     report.failed.append(FailureRecord(path, reason))
     lib.record_failure(path, reason, size, mtime)
 

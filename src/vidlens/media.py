@@ -339,6 +339,13 @@ def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
     size_bytes = _check_file(spath)
     container = _open_input(spath)
     try:
+        fmt = container.format.name
+        if fmt.endswith("_pipe") or fmt == "image2":  # FFmpeg's demuxers of still pictures
+            kind = fmt.removesuffix("_pipe") if fmt != "image2" else "image"
+            raise MediaError(
+                f"{spath}: a still picture ({kind}), not a video; to search by it, use "
+                "vidlens search --image"
+            )
         stream = _video_stream(container, spath)
         time_base = stream.time_base or Fraction(1, 90000)
         first = _first_frame(container, stream, spath)
