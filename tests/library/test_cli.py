@@ -100,6 +100,11 @@ def test_info_json(cli_library: tuple[Path, Path]) -> None:
         (["search", "red", "--library", "{missing}"], "no vidlens library"),
         (["index", "{videos}", "--library", "{lib}", "--fps", "2"], "sampling: library uses 1 fps"),
         (
+            ["index", "{videos}", "--library", "{lib}", "--short-side", "112"],
+            "(library short_side=224, asked short_side=112). Omit --encoder/--fps/--frames/"
+            "--keyframes/--shots/--short-side",
+        ),
+        (
             ["index", "{videos}", "--library", "{new}", "--encoder", "nope"],
             "unknown encoder 'nope'",
         ),

@@ -100,8 +100,12 @@ class Manifest:
                 f"{self.encoder_fingerprint[:12]}, the given weights have {fingerprint[:12]}"
             )
         if sampling is not None and sampling.to_dict() != self.sampling.to_dict():
+            mine, asked = self.sampling.to_dict(), sampling.to_dict()
+            keys = [k for k in sorted(set(mine) | set(asked)) if mine.get(k) != asked.get(k)]
+            lib_side = " ".join(f"{k}={mine[k]}" for k in keys if k in mine)
+            asked_side = " ".join(f"{k}={asked[k]}" for k in keys if k in asked)
             diffs.append(
-                f"sampling: library uses {self.sampling.describe()} "
-                f"{self.sampling.to_dict()}, asked for {sampling.describe()} {sampling.to_dict()}"
+                f"sampling: library uses {self.sampling.describe()}, asked for "
+                f"{sampling.describe()} (library {lib_side}, asked {asked_side})"
             )
         return diffs

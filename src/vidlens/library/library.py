@@ -126,7 +126,8 @@ class Library:
             raise LibraryError(
                 f"the library at {root_path} was built differently from what was asked: "
                 + "; ".join(diffs)
-                + ". Omit --encoder/--fps/--frames/--keyframes/--shots to use the library's own "
+                + ". Omit --encoder/--fps/--frames/--keyframes/--shots/--short-side to use the "
+                "library's own "
                 "settings, or use a new --library folder"
             )
         conn = connect(root_path / "library.db", readonly=readonly)
