@@ -333,6 +333,10 @@ def test_cli_classify_few_shot_text(world: tuple[Path, Path], tmp_path: Path) ->
             ["VIDEO", "--labels", "a,b", "--pooling", "temporal"],
             "the library's encoder colour-test has no temporal head",
         ),
+        (
+            ["VIDEO", "--labels", "a,b", "--window", "50", "60"],
+            "starts after the end of",
+        ),
     ],
 )
 def test_cli_classify_errors(world: tuple[Path, Path], args: list[str], message: str) -> None:

@@ -208,6 +208,13 @@ def _classify(
                 windows=[window for _, _, window in rows],
                 **settings,
             )
+        if window is not None:
+            for rec in records:
+                if window[0] >= rec.duration_s:
+                    raise QueryError(
+                        f"--window {window[0]:g} {window[1]:g} starts after the end of "
+                        f"{rec.path} ({rec.duration_s:.2f} s long); give a window inside it"
+                    )
         results = []
         for rec in records:
             ranked = classifier.classify(rec.id, window, top_k=top_k)
