@@ -99,16 +99,20 @@ def test_query_by_a_stored_frame_of_an_indexed_video(
         rec = lib.video(str(world_dir / "green_then_yellow.mp4"))
         by_id = lib.search(image=f"{rec.id[:8]}@17.4", top_k=3)
         by_file = lib.search(image=f"{world_dir / 'green_then_yellow.mp4'}@17", top_k=3)
-        red = lib.search(image=f"{lib.video(str(world_dir / 'red_8_14.mp4')).id}@10", top_k=1)
+        red_id = lib.video(str(world_dir / "red_8_14.mp4")).id
+        red = lib.search(image=f"{red_id}@10", top_k=1)
+        both = lib.search("red", image=f"{red_id}@10", negative="blue", top_k=1)
         with pytest.raises(QueryError, match=r"20\.00 s long; give a time in 0\.\.20\.00"):
             lib.search(image=f"{rec.id}@31")
         with pytest.raises(QueryError, match="neither a video file nor a video of this library"):
             lib.search(image=f"{tmp_path / 'gone.mp4'}@3")
+    assert by_id.query == f"image:{rec.id[:8]}@17.4"
     assert _names(by_id)[0] == "green_then_yellow.mp4"
     s, e, _ = by_id.results[0].moments[0]
     assert abs(s - 15.0) <= 1.0 and abs(e - 20.0) <= 1.0
     assert by_id.results[0].score == pytest.approx(by_file.results[0].score, abs=1e-3)
-    assert _names(red) == ["red_8_14.mp4"]
+    assert _names(red) == ["red_8_14.mp4"] == _names(both)
+    assert both.query == f"red + image:{red_id}@10 --not blue"  # what was asked, all of it
     s, e, _ = red.results[0].moments[0]
     assert abs(s - 8.0) <= 1.0 and abs(e - 14.0) <= 1.0
 

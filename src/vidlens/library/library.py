@@ -480,7 +480,8 @@ class Library:
             else:
                 arr = _load_query_image(image)
                 parts.append(self.encode_images(arr[None])[0])
-            label = label or f"image:{image if not isinstance(image, np.ndarray) else 'array'}"
+            shown = f"image:{image if not isinstance(image, np.ndarray) else 'array'}"
+            label = f"{label} + {shown}" if label else shown
         if not parts:
             raise QueryError("nothing to search for: give a text, an image, or both")
         q = normalize_rows(np.sum(parts, axis=0))[0]
