@@ -6,7 +6,9 @@ import functools
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,6 +28,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXIT_ERROR = 1
 EXIT_SOME_FAILED = 3  # `vidlens index`: the run finished, but some files could not be indexed
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # SIGTERM (a service manager stopping it, `kill`): 128 + 15
 
 
 def _library_option(f: F) -> F:
@@ -67,23 +70,42 @@ def _encoder_config(
     return EncoderConfig(**kw)
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread: stops a command the way Ctrl-C does."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise _Terminated
+
+
 def _boundary(f: F) -> F:
-    """Turn library errors into one-line CLI errors with a non-zero exit status."""
+    """Turn library errors into one-line CLI errors with a non-zero exit status.
+
+    SIGTERM is handled like Ctrl-C (workers stopped, the run's job closed, a line saying so),
+    with exit status 143 instead of 130.
+    """
 
     @functools.wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGTERM, _raise_terminated)
         try:
             return f(*args, **kwargs)
         except VidlensError as exc:
             click.echo(f"Error: {exc}", err=True)
             sys.exit(EXIT_ERROR)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
+            stopped = "Stopped (SIGTERM)" if isinstance(exc, _Terminated) else "Interrupted"
             click.echo(
-                "Interrupted. Nothing half-written is visible; run the same command again to "
+                f"{stopped}. Nothing half-written is visible; run the same command again to "
                 "continue.",
                 err=True,
             )
-            sys.exit(EXIT_INTERRUPTED)
+            sys.exit(EXIT_TERMINATED if isinstance(exc, _Terminated) else EXIT_INTERRUPTED)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
 
     return wrapper  # type: ignore[return-value]
 

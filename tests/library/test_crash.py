@@ -110,3 +110,26 @@ def test_kill_and_rerun_equals_clean_run(
     rerun = subprocess.run(_index_cmd(crash_videos, lib), capture_output=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr.decode()
     assert _snapshot(lib) == clean_snapshot
+
+
+def test_sigterm_stops_like_ctrl_c_and_rerun_equals_clean_run(
+    crash_videos: Path, clean_snapshot: dict[str, object], tmp_path: Path
+) -> None:
+    """A service manager stops `vidlens index` with SIGTERM to the parent alone: it stops its
+    workers, says so, exits 143, leaks nothing, and the same command then finishes the job."""
+    lib = tmp_path / "lib"
+    cmd = _index_cmd(crash_videos, lib)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (lib / "manifest.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)  # the library exists: the run is under way (model loaded, workers up)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    if proc.returncode == 0:
+        pytest.skip("the run finished before SIGTERM arrived")  # not seen on 2 cores
+    assert proc.returncode == 143, err
+    assert "Stopped (SIGTERM). Nothing half-written is visible" in err
+    assert "Traceback" not in err and "leaked" not in err, err
+    rerun = subprocess.run(cmd, capture_output=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr.decode()
+    assert _snapshot(lib) == clean_snapshot
