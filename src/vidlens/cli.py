@@ -233,6 +233,8 @@ def index(
             f"{t.get('decode_s', 0):.1f} s, encode {t.get('encode_s', 0):.1f} s, write "
             f"{t.get('write_s', 0):.1f} s)"
         )
+        for path, same_as in report.duplicates:
+            click.echo(f"  skipped: {path}: the same bytes as {same_as}, indexed once")
         for f in report.failed:
             click.echo(f"  failed: {f.path}: {f.reason}", err=True)
         if not (report.indexed or report.skipped or report.failed):

@@ -495,7 +495,7 @@ def _plan(
 ) -> dict[str, _Pending]:
     """Decide per file: skip (unchanged, moved or duplicate) or decode."""
     todo: dict[str, _Pending] = {}
-    seen: set[str] = set()
+    seen: dict[str, str] = {}  # content id -> the first path with it in this run
     for f in files:
         path = str(f)
         try:
@@ -520,10 +520,11 @@ def _plan(
             _fail(lib, report, path, f"cannot read file: {exc.strerror or exc}", None, None)
             continue
         if vid in seen:
-            logger.info("%s has the same content as a file indexed in this run; skipped", path)
+            logger.info("%s has the same content as %s; skipped", path, seen[vid])
             report.skipped += 1
+            report.duplicates.append((path, seen[vid]))
             continue
-        seen.add(vid)
+        seen[vid] = path
         other = lib.video_by_id(vid)
         if other is not None:
             if other["path"] == path or not os.path.exists(other["path"]):
@@ -531,6 +532,7 @@ def _plan(
                 lib.update_path(vid, path, st.st_size, st.st_mtime_ns)
             else:
                 logger.info("%s has the same content as %s; skipped", path, other["path"])
+                report.duplicates.append((path, other["path"]))
             report.skipped += 1
             continue
         todo[vid] = _Pending(path, vid, st.st_size, st.st_mtime_ns)

@@ -160,6 +160,28 @@ def test_out_of_range_values_are_usage_errors(
     assert not new.exists()
 
 
+def test_copies_are_indexed_once_and_named(cli_library: tuple[Path, Path], tmp_path: Path) -> None:
+    import shutil
+
+    videos, _ = cli_library
+    shutil.copytree(videos, tmp_path / "videos")
+    shutil.copy(videos / "blue_all.mp4", tmp_path / "videos" / "blue_copy.mp4")
+    lib = tmp_path / "lib"
+    args = ["index", str(tmp_path / "videos"), "--library", str(lib), "--encoder", "colour-test"]
+    r = CliRunner().invoke(main, [*args, "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert (out["indexed"], out["skipped"]) == (3, 1)
+    blue = str(tmp_path / "videos" / "blue_all.mp4")
+    copy = str(tmp_path / "videos" / "blue_copy.mp4")
+    assert out["duplicates"] == [{"path": copy, "same_as": blue}]
+    shutil.copy(videos / "blue_all.mp4", tmp_path / "again.mp4")  # a later run: against the library
+    r = CliRunner().invoke(main, ["index", str(tmp_path / "again.mp4"), "--library", str(lib)])
+    assert r.exit_code == 0, r.output
+    again = tmp_path / "again.mp4"
+    assert f"  skipped: {again}: the same bytes as {blue}, indexed once" in r.stdout
+
+
 def test_index_of_a_mistyped_path_or_an_empty_folder(tmp_path: Path) -> None:
     new = tmp_path / "lib"
     r = CliRunner().invoke(main, ["index", str(tmp_path / "typo"), "--library", str(new)])

@@ -75,11 +75,14 @@ class IndexReport:
     frames: int = 0  # frames embedded in this run
     seconds: float = 0.0  # seconds of video indexed in this run
     timings: dict[str, float] = field(default_factory=dict)  # wall seconds per stage
+    # (path, path of the indexed file with the same bytes): skipped, counted in ``skipped``
+    duplicates: list[tuple[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "indexed": self.indexed,
             "skipped": self.skipped,
+            "duplicates": [{"path": p, "same_as": same} for p, same in self.duplicates],
             "failed": [f.to_dict() for f in self.failed],
             "frames": self.frames,
             "seconds": round(self.seconds, 3),
