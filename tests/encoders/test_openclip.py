@@ -126,6 +126,22 @@ def test_read_only_frames_encode_without_a_warning(tiny: OpenClipEncoder) -> Non
     np.testing.assert_array_equal(out, tiny.encode_images(frame[None]))
 
 
+def test_texts_past_the_context_are_named(
+    tiny: OpenClipEncoder, caplog: pytest.LogCaptureFixture
+) -> None:
+    """CLIP reads 77 tokens; a longer query loses its tail, and the user is told so."""
+    import logging
+
+    long = "a red car driving along a coast road at sunset " * 12
+    with caplog.at_level(logging.WARNING, logger="vidlens.encoders"):
+        tiny.encode_texts(["a red car", "a dog"])
+        assert not caplog.records
+        tiny.encode_texts(["a red car", long])
+    (record,) = caplog.records
+    assert "1 text(s) longer than the text encoder's 77 tokens" in record.getMessage()
+    assert "'a red car driving along" in record.getMessage()
+
+
 def test_two_loads_agree_exactly(tiny_ckpt: Path, tiny: OpenClipEncoder) -> None:
     again = load(f"openclip:tiny/{tiny_ckpt}", dtype="float32")
     frames = np.stack([smooth_frame(64, 64, 1)])

@@ -638,7 +638,20 @@ class OpenClipEncoder:
     def _tokenize(self, texts: list[str]) -> torch.Tensor:
         if self._tokenizer is None:
             raise EncoderError(self._tokenizer_error or f"{self.id} has no tokenizer")
+        from open_clip.tokenizer import SimpleTokenizer
+
         tokens: torch.Tensor = self._tokenizer(texts)
+        if isinstance(self._tokenizer, SimpleTokenizer):  # CLIP's BPE: padding is token 0
+            full = [t for t, row in zip(texts, tokens, strict=True) if int(row[-1]) != 0]
+            if full:
+                logger.warning(
+                    "%s: %d text(s) longer than the text encoder's %d tokens: the words after "
+                    "that are ignored (first: %.60r...)",
+                    self.id,
+                    len(full),
+                    tokens.shape[1],
+                    full[0],
+                )
         return tokens
 
     def _encode_tokens(self, tokens: torch.Tensor, *, trim: bool) -> np.ndarray:
