@@ -348,6 +348,8 @@ def search(
 
     if text is None and image is None:
         raise click.UsageError("give a query TEXT, --image PATH, or both")
+    if negative is not None and not negative.strip():
+        raise click.UsageError("--not needs a concept to push results away from, got ''")
     with Library.open(library, readonly=True, encoder_config=_encoder_config(device, dtype)) as lib:
         res = lib.search(
             text, image=image, negative=negative, top_k=top_k, config=_search_config(aggregation)

@@ -160,6 +160,20 @@ def test_out_of_range_values_are_usage_errors(
     assert not new.exists()
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["search"], "give a query TEXT, --image PATH, or both"),
+        (["search", "red", "--not", " "], "--not needs a concept"),
+    ],
+)
+def test_search_usage_errors(cli_library: tuple[Path, Path], args: list[str], message: str) -> None:
+    _, lib = cli_library
+    r = CliRunner().invoke(main, [*args, "--library", str(lib)])
+    assert r.exit_code == 2, r.output
+    assert message in r.stderr
+
+
 def test_copies_are_indexed_once_and_named(cli_library: tuple[Path, Path], tmp_path: Path) -> None:
     import shutil
 
