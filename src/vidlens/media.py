@@ -30,6 +30,7 @@ start, where the packets tell the time of the frame before its first one (see
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 import logging
 import math
@@ -205,11 +206,17 @@ def check_decode_device(device: str) -> None:
     """Raise ConfigError, saying what to do, when FFmpeg cannot decode on ``device`` here.
 
     For a GPU this decodes a tiny H.264 stream there: opening the CUDA device is not enough, the
-    driver's video decoder library (NVDEC) must be present too.
+    driver's video decoder library (NVDEC) must be present too. A device that passed once is
+    not checked again in this process (the CLI checks before it creates a library, then
+    ``Library.index`` does).
     """
     index = parse_decode_device(device)
-    if index is None:
-        return
+    if index is not None:
+        _check_gpu_decoder(device.strip().lower(), index)
+
+
+@functools.cache
+def _check_gpu_decoder(device: str, index: int) -> None:
     import io
 
     from av.codec.hwaccel import hwdevices_available
