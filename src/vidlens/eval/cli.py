@@ -270,7 +270,7 @@ def moments_command(
     except VidlensError as err:
         raise click.ClickException(str(err)) from err
     if as_json:
-        click.echo(json.dumps(record))
+        click.echo(json.dumps(record, indent=2, ensure_ascii=False))
     else:
         _echo_moments(record)
     if out_dir is not None:
@@ -332,7 +332,7 @@ def grounding_command(
     except VidlensError as err:
         raise click.ClickException(str(err)) from err
     if as_json:
-        click.echo(json.dumps(record))
+        click.echo(json.dumps(record, indent=2, ensure_ascii=False))
     else:
         _echo_flat("Temporal grounding", record["metrics"])
     if out_dir is not None:
@@ -389,7 +389,7 @@ def retrieval_command(
     except VidlensError as err:
         raise click.ClickException(str(err)) from err
     if as_json:
-        click.echo(json.dumps(record))
+        click.echo(json.dumps(record, indent=2, ensure_ascii=False))
     else:
         metrics = record["metrics"]
         keys = list(metrics["t2v"])
@@ -502,7 +502,7 @@ def classify_command(
     except VidlensError as err:
         raise click.ClickException(str(err)) from err
     if as_json:
-        click.echo(json.dumps(record))
+        click.echo(json.dumps(record, indent=2, ensure_ascii=False))
     else:
         m = record["metrics"]
         segments = record["settings"]["segments"]
