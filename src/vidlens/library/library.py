@@ -127,8 +127,7 @@ class Library:
                 f"the library at {root_path} was built differently from what was asked: "
                 + "; ".join(diffs)
                 + ". Omit --encoder/--fps/--frames/--keyframes/--shots/--short-side to use the "
-                "library's own "
-                "settings, or use a new --library folder"
+                "library's own settings, or use a new --library folder"
             )
         conn = connect(root_path / "library.db", readonly=readonly)
         try:
@@ -434,13 +433,10 @@ class Library:
         """``ID@SECONDS``: the stored vector of the indexed video's frame sampled nearest that
         time (no file needed); None when ``image`` is a file or a video file's ``PATH@SECONDS``.
         """
-        ref, sep, at = os.fspath(image).rpartition("@")
-        if not sep or os.path.exists(image) or os.path.isfile(ref):
+        parsed = _at_seconds(os.fspath(image))
+        if parsed is None or os.path.isfile(parsed[0]):
             return None
-        try:
-            at_s = float(at)
-        except ValueError:
-            return None
+        ref, at_s = parsed
         try:
             rec = self.video(ref)
         except QueryError:
@@ -758,16 +754,24 @@ class Library:
         return index_paths(self, paths, config=config, progress=progress)
 
 
-def _video_moment(image: str) -> tuple[str, float] | None:
-    """``VIDEO@SECONDS`` (a frame of a video as the query): the video and the time, else None."""
-    if os.path.exists(image) or "@" not in image:
+def _at_seconds(image: str) -> tuple[str, float] | None:
+    """``REF@SECONDS`` split into the reference and the time; None for anything else (a file
+    whose name holds an ``@``, a time that is not a number)."""
+    ref, sep, at = image.rpartition("@")
+    if not sep or os.path.exists(image):
         return None
-    path, _, at = image.rpartition("@")
     try:
-        at_s = float(at)
+        return ref, float(at)
     except ValueError:
         return None
-    return (path, at_s) if os.path.isfile(path) and math.isfinite(at_s) else None
+
+
+def _video_moment(image: str) -> tuple[str, float] | None:
+    """``VIDEO@SECONDS`` (a frame of a video file as the query): the file and the time."""
+    parsed = _at_seconds(image)
+    if parsed is None or not os.path.isfile(parsed[0]) or not math.isfinite(parsed[1]):
+        return None
+    return parsed
 
 
 def _video_frame(path: str, at_s: float) -> np.ndarray:
@@ -812,7 +816,7 @@ def _load_query_image(image: str | os.PathLike[str] | np.ndarray) -> np.ndarray:
             )
         try:
             with Image.open(image) as im:
-                arr = np.array(im.convert("RGB"))  # a writable copy (torch warns on read-only)
+                arr = np.asarray(im.convert("RGB"))
         except FileNotFoundError:
             raise QueryError(f"query image {image} does not exist") from None
         except (UnidentifiedImageError, OSError) as exc:
