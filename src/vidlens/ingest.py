@@ -136,25 +136,62 @@ ProgressCallback = Callable[[ProgressEvent], None]
 def discover(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[Path], list[FailureRecord]]:
     """Video files under ``paths`` (files given directly are taken whatever their extension).
 
-    Returns the files (absolute, sorted, unique) and the paths that do not exist.
+    Folders are walked recursively, following links to folders (each folder once); names that
+    start with a dot are skipped. Returns the files (absolute, sorted, unique; a link is taken as
+    the file it points to) and the paths that cannot be indexed: those that do not exist, broken
+    links (named by the link), and names that are not valid UTF-8 (the library stores paths as
+    UTF-8 text; such a name is shown with ``\\xNN`` escapes).
     """
     found: dict[str, Path] = {}
-    missing: list[FailureRecord] = []
+    problems: list[FailureRecord] = []
+
+    def take(f: Path) -> None:
+        shown = display_path(f)
+        if shown != str(f):
+            problems.append(FailureRecord(shown, _NOT_UTF8))
+        elif not f.exists():
+            target = os.readlink(f) if f.is_symlink() else "?"
+            problems.append(
+                FailureRecord(shown, f"broken link: it points to {target}, which does not exist")
+            )
+        else:
+            r = f.resolve()
+            if display_path(r) != str(r):
+                problems.append(FailureRecord(shown, f"it links to {display_path(r)}: {_NOT_UTF8}"))
+            else:
+                found[str(r)] = r
+
     for p in paths:
         path = Path(p).expanduser()
         if path.is_dir():
-            for dirpath, dirnames, filenames in os.walk(path):
+            seen_dirs: set[str] = set()
+            for dirpath, dirnames, filenames in os.walk(path, followlinks=True):
+                real = os.path.realpath(dirpath)
+                if real in seen_dirs:  # a link back up the tree, or two links to one folder
+                    dirnames[:] = []
+                    continue
+                seen_dirs.add(real)
                 dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
                 for name in filenames:
                     if name.lower().endswith(VIDEO_EXTENSIONS) and not name.startswith("."):
-                        f = Path(dirpath, name).resolve()
-                        found[str(f)] = f
-        elif path.exists():
-            f = path.resolve()
-            found[str(f)] = f
+                        take(Path(dirpath, name).absolute())
+        elif path.exists() or path.is_symlink():
+            take(path.absolute())
         else:
-            missing.append(FailureRecord(str(path), "no such file or folder"))
-    return [found[k] for k in sorted(found)], missing
+            problems.append(FailureRecord(display_path(path), "no such file or folder"))
+    return [found[k] for k in sorted(found)], problems
+
+
+_NOT_UTF8 = (
+    "the file name is not valid UTF-8 (written on another system?); vidlens keeps paths as UTF-8 "
+    "text: rename the file, e.g. convmv -f latin1 -t utf8 --notest FILE"
+)
+
+
+def display_path(path: str | os.PathLike[str]) -> str:
+    """``path`` as text that can be stored and printed: bytes that are not UTF-8 as ``\\xNN``."""
+    raw = os.fsencode(path)
+    return raw.decode("utf-8", "backslashreplace")
 
 
 def content_id(path: Path, size: int, *, full: bool = False) -> str:
@@ -465,8 +502,11 @@ def index_paths(
     lib._require_writer()
     check_decode_device(cfg.decode_device)
     job = lib.start_job("index " + " ".join(str(p) for p in paths))
-    files, missing = discover(paths)
-    report.failed.extend(missing)
+    files, problems = discover(paths)
+    report.failed.extend(problems)
+    for problem in problems:  # listed by `vidlens info` too, unless the path does not exist
+        if problem.reason != "no such file or folder":
+            lib.record_failure(problem.path, problem.reason, None, None)
     todo = _plan(lib, files, cfg, report)
     report.timings["discover_s"] = time.perf_counter() - t_start
     event = ProgressEvent(files_total=len(todo))

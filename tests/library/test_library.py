@@ -238,3 +238,32 @@ def test_sampling_modes_record_their_recipe(world_dir: Path, tmp_path: Path) -> 
         assert {v.row_count for v in lib.videos()} == {5}
         assert lib.info()["sampling"] == {"mode": "frames", "frames": 5, "short_side": 224}
         assert _names(lib.search("red", top_k=1))[0] == "red_8_14.mp4"
+
+
+def test_odd_names_and_links_fail_alone_or_are_followed(world_dir: Path, tmp_path: Path) -> None:
+    """A name that is not UTF-8 and a broken link fail by their own names; linked folders count."""
+    import os
+
+    src = tmp_path / "videos"
+    src.mkdir()
+    shutil.copy(world_dir / "red_8_14.mp4", src / "ok.mp4")
+    latin1 = os.fsencode(src) + b"/caf\xe9.mp4"  # 'café' written by a Latin-1 system
+    shutil.copy(world_dir / "blue_all.mp4", latin1)
+    (src / "broken.mp4").symlink_to(tmp_path / "nowhere.mp4")
+    linked = tmp_path / "elsewhere"
+    linked.mkdir()
+    shutil.copy(world_dir / "green_then_yellow.mp4", linked / "green.mp4")
+    (src / "linked").symlink_to(linked)
+    (src / "loop").symlink_to(src)  # a link back up the tree is walked once
+    with Library.open(tmp_path / "lib", encoder="colour-test", create=True) as lib:
+        report = lib.index([src], config=IngestConfig(workers=1))
+        assert report.indexed == 2
+        assert sorted(Path(v.path).name for v in lib.videos()) == ["green.mp4", "ok.mp4"]
+        failed = {Path(f.path).name: f.reason for f in report.failed}
+        assert set(failed) == {"caf\\xe9.mp4", "broken.mp4"}
+        assert "not valid UTF-8" in failed["caf\\xe9.mp4"] and "rename" in failed["caf\\xe9.mp4"]
+        assert failed["broken.mp4"].startswith("broken link: it points to ")
+        assert str(tmp_path / "nowhere.mp4") in failed["broken.mp4"]
+        # `vidlens info` lists them too
+        assert {Path(f.path).name for f in lib.failures()} == set(failed)
+        assert _names(lib.search("green", top_k=1)) == ["green.mp4"]
