@@ -239,7 +239,7 @@ def benchmark_video(
     folder = folder or MEDIA_DIR
     folder.mkdir(parents=True, exist_ok=True)
     gop_part = "" if gop == 250 else f"-gop{gop}"
-    name = f"bench-{seconds:g}s-{size[0]}x{size[1]}-{fps}fps{gop_part}-seed{seed}.mp4"
+    name = f"bench-{seconds:g}s-{size[0]}x{size[1]}-{fps}fps{gop_part}-seed{seed}-pan10.mp4"
     path = folder / name
     if path.exists():
         return path

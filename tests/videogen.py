@@ -398,6 +398,9 @@ def _benchmark_texture(width: int, height: int, rng: np.random.Generator) -> np.
     return np.clip(luma, 16, 235).astype(np.uint8)
 
 
+_PAN_SPEEDS = 10  # scenes (2 minutes) before the pan speed repeats
+
+
 def write_benchmark_video(
     path: PathLike,
     seconds: float,
@@ -443,8 +446,10 @@ def write_benchmark_video(
         for i in range(n_frames):
             scene = int(i / fps // scene_s)
             texture = textures[scene % len(textures)]
-            # Pan at a few pixels per frame, direction and speed changing with the scene.
-            dx = (3 + scene) * i % width
+            # Pan at 3-12 pixels per frame, the speed changing with the scene and repeating every
+            # 2 minutes. (Until 2026-11-27 it kept growing: 52 px per frame by the tenth minute,
+            # a whip-pan with a keyframe every second, 4x the bitrate of the first minute.)
+            dx = (3 + scene % _PAN_SPEEDS) * i % width
             dy = (1 + scene % 3) * i % height
             luma = buffer[:height]
             luma[...] = texture[dy : dy + height, dx : dx + width]
