@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -499,6 +500,48 @@ def test_only_loopback_binds_without_token(host: str, loopback: bool) -> None:
         with pytest.raises(ConfigError, match="--token"):
             check_bind(host, None)
     check_bind(host, "a-long-enough-token-1234")
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_cli_port_in_use_is_one_line_error(host: str, tmp_path: Path) -> None:
+    """A busy port: no "serving at" line, no uvicorn trace, exit 1 (3 means failed indexing)."""
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        r = _run_cli("--library", str(tmp_path), "--host", host, "--port", str(port), timeout=60)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert r.stdout == ""
+    assert r.stderr == (
+        f"Error: port {port} on {host} is in use (another server?); pass --port with a free port\n"
+    )
+
+
+def test_cli_port_0_prints_the_port_it_got(tmp_path: Path) -> None:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "VIDLENS_TOKEN"}
+    args = [sys.executable, "-m", "vidlens.server.cli", "--library", str(tmp_path), "--port", "0"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().decode()
+        assert line.startswith(f"vidlens: serving {tmp_path.resolve()} at http://127.0.0.1:")
+        url = line.split(" at ", 1)[1].strip()
+        assert not url.endswith(":0/")
+        for _ in range(600):
+            try:
+                assert httpx.get(url + "api/health", timeout=2).json()["status"] == "ok"
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            pytest.fail(f"nothing answered at {url}")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 def test_cli_refuses_weak_token(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import click
 
 from ..errors import VidlensError
 from . import check_bind
+from ._listen import listen_sockets
 
 __all__ = ["serve"]
 
@@ -71,13 +72,20 @@ def serve(library: Path, host: str, port: int, token: str | None, log_level: str
     except ImportError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(EXIT_ERROR)
+    try:
+        # bound before the "serving" line: a busy port is an error, not a success then a trace
+        sockets = listen_sockets(host, port)
+    except VidlensError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+    port = sockets[0].getsockname()[1]  # the port the system chose for --port 0
     app = create_app(library, token=token)
     root = library.expanduser().resolve()
     if not (root / "manifest.json").exists():
         click.echo(
             f"note: no library at {root} yet; the page will show how to create one", err=True
         )
-    shown_host = f"[{host}]" if ":" in host else host
+    shown_host = f"[{host.strip('[]')}]" if ":" in host else host
     url = f"http://{shown_host}:{port}/"
     click.echo(f"vidlens: serving {root} at {url}" + ("#token=<your token>" if token else ""))
     config = uvicorn.Config(
@@ -90,7 +98,7 @@ def serve(library: Path, host: str, port: int, token: str | None, log_level: str
     )
     # Config() sets up uvicorn's loggers; query tokens in media URLs must not reach the log.
     logging.getLogger("uvicorn.access").addFilter(redact_tokens_filter())
-    uvicorn.Server(config).run()
+    uvicorn.Server(config).run(sockets=sockets)
 
 
 if __name__ == "__main__":  # pragma: no cover - exercised through a subprocess in tests
