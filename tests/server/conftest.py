@@ -121,6 +121,32 @@ def build_library(root: Path, videos: list[Path]) -> Path:
     return root
 
 
+def write_red_peak_video(path: Path, *, peak_s: float = 11.0, fps: int = 10) -> Path:
+    """20 s of black with a red bar from 6 to 14 s, widest (the whole frame) at ``peak_s`` only.
+
+    With the colour-test encoder the best frame for "red" is at ``peak_s``, inside a moment that
+    starts seconds earlier: the thumbnail and the moment's start are different times.
+    """
+    import av
+    import numpy as np
+
+    width, height = 64, 48
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"preset": "ultrafast", "crf": "10"}
+        for i in range(20 * fps):
+            t = i / fps
+            share = max(0.0, 1.0 - abs(t - peak_s) / 6.0) if 6.0 <= t < 14.0 else 0.0
+            frame = np.zeros((height, width, 3), dtype=np.uint8)
+            frame[:, : 2 * round(share * width / 2)] = (220, 30, 30)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path
+
+
 @pytest.fixture(scope="session")
 def api_token() -> str:
     return TOKEN
@@ -173,6 +199,15 @@ def world_lib(server_world: Path, sandbox: Path) -> Path:
     (server_world / "sentinel.txt").write_text(SENTINEL_TEXT)
     (root / "sentinel.txt").write_text(SENTINEL_TEXT)
     return root
+
+
+@pytest.fixture(scope="session")
+def peak_lib(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A library of one video, red_peak.mp4 (:func:`write_red_peak_video`, peak at 11 s)."""
+    d = tmp_path_factory.mktemp("peak")
+    (d / "videos").mkdir()
+    write_red_peak_video(d / "videos" / "red_peak.mp4")
+    return build_library(d / "library", [d / "videos"])
 
 
 @pytest.fixture(scope="session")

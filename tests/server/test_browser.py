@@ -147,6 +147,28 @@ def test_search_then_play_a_moment(
     assert first.locator(".strip .band.active").count() == 0
 
 
+def test_thumbnail_badge_is_the_time_of_the_frame_shown(
+    peak_lib: Path, tmp_path: Path, launch: Callable[..., Server], open_page: Callable[..., Page]
+) -> None:
+    """The thumbnail is the best frame (11 s), inside a moment that starts earlier (7 s): its
+    time badge once showed the moment's start, a time the picture is not from."""
+    srv = launch(peak_lib, tmp_path)
+    with srv.client() as c:
+        hit = c.get("/api/search", params={"q": "red"}).json()["results"][0]
+    assert hit["best_time_s"] == 11.0 and hit["moments"][0][0] <= 9.0, hit
+    page = open_page(srv.url + "/?q=red")
+    page.wait_for_selector("#results .card:not(.skeleton)")
+    first = page.locator("#results .card").first
+    img = first.locator(".thumb img").get_attribute("src") or ""
+    assert img.endswith(f"/thumbs/{hit['best_frame']}.jpg")
+    assert first.locator(".badge-time").inner_text() == "0:11"
+    assert "from 0:11" in (first.locator(".thumb").get_attribute("aria-label") or "")
+    first.locator(".thumb").click()
+    assert abs(page.evaluate(SETTLED_TIME) - 11.0) <= 0.3, "the click plays what the picture shows"
+    # the frame lies inside the best moment, which is marked as the one playing
+    assert first.locator(".moment").first.get_attribute("aria-pressed") == "true"
+
+
 def test_keyboard_only(server: Server, open_page: Callable[..., Page]) -> None:
     page = open_page(server.url + "/")
     _wait_until(page, "document.activeElement.id === 'q'")  # focused on load

@@ -314,7 +314,11 @@
 
   // ------------------------------------------------------------------ cards
   function card(hit, rank) {
-    const best = hit.moments.length ? hit.moments[0][0] : hit.best_time_s;
+    // The thumbnail is the best-matching frame (best_frame, shown at best_time_s), so its time
+    // badge and its click use that time: the picture, the badge and what plays agree. The
+    // moment chips below play moments from their starts.
+    const at = hit.best_time_s;
+    const inMoment = hit.moments.findIndex((m) => m[0] <= at && at <= m[1]);
     const img = h("img", {
       src: withToken(hit.thumbnail_url), alt: "", loading: rank < 8 ? "eager" : "lazy",
       decoding: "async", width: 320, height: 180,
@@ -322,11 +326,11 @@
     img.addEventListener("error", () => img.classList.add("broken"), { once: true });
     const thumb = h("button", {
       type: "button", class: "thumb",
-      "aria-label": `Play ${hit.name} from ${fmtTime(best)}`,
-      onclick: () => play(hit, hit.moments.length ? 0 : null, best),
+      "aria-label": `Play ${hit.name} from ${fmtTime(at)}, its best-matching frame`,
+      onclick: () => play(hit, inMoment >= 0 ? inMoment : null, at),
     }, img,
     h("span", { class: "badge badge-rank", text: `#${rank + 1}` }),
-    h("span", { class: "badge badge-time", text: fmtTime(best) }),
+    h("span", { class: "badge badge-time", title: "Time of this frame", text: fmtTime(at) }),
     h("span", { class: "play-icon", "aria-hidden": "true" }));
     const nMoments = hit.moments.length;
     return h("li", { class: "card", "data-video-id": hit.video_id },
