@@ -20,6 +20,7 @@ from .config import SamplingConfig
 from .encoders import EncoderConfig, list_encoders
 from .errors import ConfigError, VidlensError
 from .query.aggregate import AGGREGATIONS
+from .server import MAX_TOP_K
 
 logger = logging.getLogger(__name__)
 
@@ -321,7 +322,7 @@ def _progress_bar(enabled: bool) -> tuple[Any, Callable[[], None]]:
     "FILE@SECONDS, or ID@SECONDS for the frame an indexed video stored there.",
 )
 @click.option("--not", "negative", default=None, help="Push results away from this concept.")
-@click.option("--top-k", type=click.IntRange(1, 1000), default=10, show_default=True)
+@click.option("--top-k", type=click.IntRange(1, MAX_TOP_K), default=10, show_default=True)
 @click.option(
     "--aggregation",
     type=click.Choice(AGGREGATIONS),
@@ -348,6 +349,11 @@ def search(
 
     if text is None and image is None:
         raise click.UsageError("give a query TEXT, --image PATH, or both")
+    if text is not None and not text.strip():
+        raise click.UsageError(
+            f"the query TEXT is empty ({text!r}); say what to look for, e.g. "
+            "vidlens search 'a red car', or leave it out and pass --image PATH"
+        )
     if negative is not None and not negative.strip():
         raise click.UsageError("--not needs a concept to push results away from, got ''")
     with Library.open(library, readonly=True, encoder_config=_encoder_config(device, dtype)) as lib:
@@ -388,6 +394,8 @@ def moments(
     """Moments of one VIDEO (path or id) that match TEXT, in the QVHighlights fields."""
     from .library import Library
 
+    if not text.strip():
+        raise click.UsageError(f"the query TEXT is empty ({text!r}); say what to look for")
     with Library.open(library, readonly=True, encoder_config=_encoder_config(device, dtype)) as lib:
         out = lib.moments(video, text)
     if as_json:

@@ -165,6 +165,10 @@ def test_out_of_range_values_are_usage_errors(
     [
         (["search"], "give a query TEXT, --image PATH, or both"),
         (["search", "red", "--not", " "], "--not needs a concept"),
+        (["search", ""], "the query TEXT is empty ('')"),
+        (["search", "  ", "--not", "blue"], "the query TEXT is empty ('  ')"),
+        (["moments", "red_8_14.mp4", ""], "the query TEXT is empty ('')"),
+        (["search", "red", "--top-k", "1001"], "1<=x<=1000"),
     ],
 )
 def test_search_usage_errors(cli_library: tuple[Path, Path], args: list[str], message: str) -> None:

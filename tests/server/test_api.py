@@ -322,10 +322,42 @@ def test_query_length_limit(client: httpx.Client) -> None:
     assert _error(client.post("/api/search", json={"q": "b" * 1001}), 400)["code"] == "bad_input"
 
 
-@pytest.mark.parametrize("top_k", ["0", "101", "99999999999999999999999", "-1", "ten"])
+@pytest.mark.parametrize("top_k", ["0", "1001", "99999999999999999999999", "-1", "ten"])
 def test_top_k_limit(client: httpx.Client, top_k: str) -> None:
     err = _error(client.get("/api/search", params={"q": "red", "top_k": top_k}), 400)
     assert "top_k" in err["message"]
+
+
+def test_top_k_limit_is_the_clis(client: httpx.Client) -> None:
+    """`vidlens search --top-k` and the API's top_k take the same range (once 1000 vs 100)."""
+    import click
+
+    from vidlens.cli import search
+
+    cli_top_k = next(p for p in search.params if p.name == "top_k")
+    assert isinstance(cli_top_k.type, click.IntRange) and cli_top_k.type.max == 1000
+    params = client.get("/openapi.json").json()["paths"]["/api/search"]["get"]["parameters"]
+    api_top_k = next(p for p in params if p["name"] == "top_k")["schema"]
+    assert (api_top_k["minimum"], api_top_k["maximum"]) == (cli_top_k.type.min, 1000)
+    r = client.get("/api/search", params={"q": "red", "top_k": 1000, "curve": "true"})
+    assert r.status_code == 200 and len(r.json()["results"]) == 3
+    assert client.post("/api/search", json={"q": "red", "top_k": 1000}).status_code == 200
+
+
+@pytest.mark.parametrize("negative", ["", "  "])
+def test_empty_not_is_400(client: httpx.Client, ids: dict[str, str], negative: str) -> None:
+    """An empty exclusion is refused, as `vidlens search --not ''` is; it was ignored silently."""
+    for r in (
+        client.get("/api/search", params={"q": "red", "not": negative}),
+        client.post("/api/search", json={"q": "red", "not": negative}),
+        client.get(
+            f"/api/videos/{ids['red_8_14.mp4']}/curve", params={"q": "red", "not": negative}
+        ),
+    ):
+        err = _error(r, 400)
+        assert err["code"] == "bad_input" and err["message"].startswith("not: give a concept")
+    ok = client.get("/api/search", params={"q": "red", "not": "black"})
+    assert ok.status_code == 200 and ok.json()["results"][0]["name"] == "red_8_14.mp4"
 
 
 @pytest.mark.parametrize("q", ["", "   "])
@@ -355,7 +387,7 @@ def test_large_chunked_body_is_413(client: httpx.Client) -> None:
 
 
 @pytest.mark.parametrize(
-    "body", [b"{not json", b'{"q": "red", "path": "/etc/passwd"}', b'{"q": "red", "top_k": 500}']
+    "body", [b"{not json", b'{"q": "red", "path": "/etc/passwd"}', b'{"q": "red", "top_k": 5000}']
 )
 def test_bad_body_is_400(client: httpx.Client, body: bytes) -> None:
     r = client.post("/api/search", content=body, headers={"content-type": "application/json"})

@@ -12,11 +12,11 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
         "the vidlens server needs FastAPI and uvicorn: pip install 'vidlens[server]'"
     ) from exc
 
+from . import MAX_TOP_K
 
 logger = logging.getLogger(__name__)
 
 MAX_QUERY_CHARS = 1000  # longer texts are no search phrase; CLIP reads 77 tokens anyway
-MAX_TOP_K = 100
 MAX_BODY_BYTES = 64 * 1024  # the only body (POST /api/search) is a few hundred bytes
 VIDEO_ID_PATTERN = r"^[0-9a-f]{32}$"
 

@@ -56,13 +56,12 @@ from ..errors import (
 )
 from ..library import Library, SearchConfig, normalize_rows
 from ..library.records import VideoRecord
-from . import TOKEN_PATTERN, check_bind
+from . import MAX_TOP_K, TOKEN_PATTERN, check_bind
 from ._guard import ApiError, _Guard, _install_error_handlers, redact_tokens_filter
 from ._media import _STATIC_TYPES, _media_response, _static, parse_range
 from ._models import (
     MAX_BODY_BYTES,
     MAX_QUERY_CHARS,
-    MAX_TOP_K,
     VIDEO_ID_PATTERN,
     Curve,
     CurveResponse,
@@ -213,8 +212,22 @@ def _curve(times: np.ndarray, sims: np.ndarray, max_points: int) -> Curve:
     )
 
 
+def _negative(text: str | None) -> str | None:
+    """The ``not`` text, refused when given but empty (the CLI's --not '' is a usage error)."""
+    if text is None:
+        return None
+    if not text.strip():
+        raise ApiError(
+            400,
+            "bad_input",
+            f"not: give a concept to push results away from, or leave the parameter out; "
+            f"got {text!r}",
+        )
+    return text.strip()
+
+
 def _search(handle: _LibraryHandle, req: SearchRequest, curve_points: int) -> SearchResponse:
-    negative = req.not_.strip() if req.not_ and req.not_.strip() else None
+    negative = _negative(req.not_)
     with handle.use() as lib:
         res = lib.search(req.q, negative=negative, top_k=req.top_k)
         hits = [h.to_dict() for h in res.results]
@@ -376,9 +389,10 @@ def create_app(
         max_points: Annotated[int, Query(ge=2, le=10_000)] = 1000,
     ) -> CurveResponse:
         """Frame times and their similarity to ``q``, max-pooled to ``max_points``."""
+        neg = _negative(negative)
         with handle.use() as lib:
             rec = _require_video(lib, video_id)
-            qv = _query_vector(lib, q, negative.strip() if negative else None)
+            qv = _query_vector(lib, q, neg)
             sims = lib.frame_vectors(video_id) @ qv
             times = lib.frame_times(video_id)
         c = _curve(times, sims, max_points)
