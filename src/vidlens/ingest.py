@@ -544,13 +544,18 @@ def _plan(
             _fail(lib, report, path, f"cannot read file: {exc.strerror or exc}", None, None)
             continue
         known = lib.known_file(path)
+        repair = False
         if (
             known is not None
             and known["size_bytes"] == st.st_size
             and known["mtime_ns"] == st.st_mtime_ns
         ):
-            report.skipped += 1
-            continue
+            problem = lib.damage(known["id"])
+            if problem is None:
+                report.skipped += 1
+                continue
+            logger.warning("%s: %s; indexing it again", path, problem)
+            repair = True
         if st.st_size == 0:
             _fail(lib, report, path, "empty file (0 bytes)", st.st_size, st.st_mtime_ns)
             continue
@@ -566,7 +571,7 @@ def _plan(
             continue
         seen[vid] = path
         other = lib.video_by_id(vid)
-        if other is not None:
+        if other is not None and not (repair and other["path"] == path):
             if other["path"] == path or not os.path.exists(other["path"]):
                 # touched (same bytes, new mtime) or moved here: no need to decode again
                 lib.update_path(vid, path, st.st_size, st.st_mtime_ns)

@@ -267,3 +267,33 @@ def test_odd_names_and_links_fail_alone_or_are_followed(world_dir: Path, tmp_pat
         # `vidlens info` lists them too
         assert {Path(f.path).name for f in lib.failures()} == set(failed)
         assert _names(lib.search("green", top_k=1)) == ["green.mp4"]
+
+
+def test_a_database_without_its_manifest_is_not_overwritten(world_dir: Path, tmp_path: Path) -> None:
+    """Deleting manifest.json must not let a new one (another encoder, recipe) describe old vectors."""
+    root = tmp_path / "lib"
+    with Library.open(root, encoder="colour-test", create=True) as lib:
+        lib.index([world_dir / "blue_all.mp4"], config=IngestConfig(workers=1))
+    (root / "manifest.json").unlink()
+    for kwargs in ({"create": True, "encoder": "vidlens-tiny"}, {"readonly": True}):
+        with pytest.raises(LibraryError, match=r"1 indexed video\(s\) but no manifest.json"):
+            Library.open(root, **kwargs)  # type: ignore[arg-type]
+    assert not (root / "manifest.json").exists()
+
+
+def test_creating_a_library_is_one_writer_at_a_time(tmp_path: Path) -> None:
+    """Two first `vidlens index` runs at once: one creates the library, the other one fails."""
+    from vidlens.config import SamplingConfig
+    from vidlens.library._lock import WriteLock
+
+    root = tmp_path / "lib"
+    root.mkdir()
+    with WriteLock(root), pytest.raises(LibraryError, match="another vidlens process"):
+        Library.open(root, encoder="colour-test", create=True)  # while the other one creates
+    assert not (root / "manifest.json").exists()
+    Library.open(root, encoder="colour-test", create=True).close()
+    made = (root / "manifest.json").read_bytes()
+    # the other run, with another recipe, checked for a manifest before this one wrote it
+    with pytest.raises(LibraryError, match="built differently"):
+        Library._create(root, "colour-test", SamplingConfig(fps=2.0), None)
+    assert (root / "manifest.json").read_bytes() == made

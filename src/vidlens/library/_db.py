@@ -9,11 +9,13 @@ which the next writer removes.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import time
 from pathlib import Path
 
 from ..errors import LibraryError
+from ._lock import not_writable
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "connect", "migrate"]
 
@@ -97,12 +99,36 @@ def now_iso() -> str:
 def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     """Open ``library.db`` in WAL mode with foreign keys on.
 
-    Readers never block the writer and see only committed videos.
+    Readers never block the writer and see only committed videos. A reader of a library on
+    read-only storage (a read-only mount or share, where SQLite cannot create the ``-shm`` file
+    that WAL readers need) opens the database as immutable instead.
     """
+    try:
+        return _connect(path, readonly=readonly, immutable=False)
+    except sqlite3.OperationalError as exc:
+        if not _on_readonly_storage(path):
+            raise LibraryError(f"cannot open the library database {path}: {exc}") from exc
+        if not readonly:
+            raise not_writable(path.parent, "Read-only file system") from exc
+    try:
+        return _connect(path, readonly=True, immutable=True)
+    except sqlite3.Error as exc:
+        raise LibraryError(f"cannot open the library database {path}: {exc}") from exc
+
+
+def _on_readonly_storage(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path.parent).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def _connect(path: Path, *, readonly: bool, immutable: bool) -> sqlite3.Connection:
+    """One connection, checked by reading the schema (a file that is not SQLite fails here)."""
     try:
         if readonly:
             conn = sqlite3.connect(
-                f"file:{path}?mode=ro",
+                f"file:{path}?mode=ro{'&immutable=1' if immutable else ''}",
                 uri=True,
                 timeout=30.0,
                 check_same_thread=False,
@@ -112,6 +138,8 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
             conn = sqlite3.connect(
                 path, timeout=30.0, check_same_thread=False, isolation_level=None
             )
+    except sqlite3.OperationalError:
+        raise
     except sqlite3.Error as exc:
         raise LibraryError(f"cannot open the library database {path}: {exc}") from exc
     conn.row_factory = sqlite3.Row
@@ -121,13 +149,23 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
             conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=30000")
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError as exc:
+        conn.close()
+        if "not a database" in str(exc):
+            raise _not_ours(path, exc) from exc
+        raise
     except sqlite3.DatabaseError as exc:
         conn.close()
-        raise LibraryError(
-            f"{path} is not a vidlens library database ({exc}); point --library at a library "
-            "folder or a new empty folder"
-        ) from exc
+        raise _not_ours(path, exc) from exc
     return conn
+
+
+def _not_ours(path: Path, exc: Exception) -> LibraryError:
+    return LibraryError(
+        f"{path} is not a vidlens library database ({exc}); point --library at a library "
+        "folder or a new empty folder"
+    )
 
 
 def migrate(conn: sqlite3.Connection) -> int:

@@ -10,7 +10,15 @@ from types import TracebackType
 
 from ..errors import LibraryError
 
-__all__ = ["WriteLock"]
+__all__ = ["WriteLock", "not_writable"]
+
+
+def not_writable(folder: Path, why: str) -> LibraryError:
+    """The error for a write to a library the user cannot write to (read-only storage)."""
+    return LibraryError(
+        f"cannot write to the library {folder} ({why}): indexing and removing need write "
+        "access to its folder; search, moments and info work on a read-only library"
+    )
 
 
 class WriteLock:
@@ -21,7 +29,10 @@ class WriteLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise not_writable(self.path.parent, exc.strerror or str(exc)) from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -9,6 +9,7 @@ vectors. Either way a video's score and moments come from its full frame-similar
 from __future__ import annotations
 
 import logging
+import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -79,6 +80,8 @@ class SearchState:
     # shared cores, load ~4, one BLAS thread).
     matrix: np.ndarray
     ann: AnnIndex | None = None
+    # videos left out because their vectors cannot be read: id -> what is wrong
+    damaged: dict[str, str] = field(default_factory=dict)
     _times: dict[str, np.ndarray] = field(default_factory=dict)
     # the videos the encoder's temporal head has pooled (aggregation 'temporal')
     _pooled: dict[str, np.ndarray] = field(default_factory=dict)
@@ -98,7 +101,24 @@ class SearchState:
         refs = [ShardRef(r["row_start"], r["row_count"], r["shard"]) for r in rows]
         n_rows = max((r.row_start + r.row_count for r in refs), default=0)
         t0 = time.perf_counter()
-        matrix = load_matrix(lib.root, refs, n_rows, lib.manifest.dim)
+        matrix, bad = load_matrix(lib.root, refs, n_rows, lib.manifest.dim)
+        damaged: dict[str, str] = {}
+        if bad:  # left out of searches, each named once per library generation
+            kept = []
+            for r, ref in zip(rows, refs, strict=True):
+                if ref in bad:
+                    damaged[r["id"]] = bad[ref]
+                    logger.warning(
+                        "video %s (%s) is left out of searches: %s; run `vidlens index %s` to "
+                        "index it again",
+                        r["id"][:12],
+                        r["path"],
+                        bad[ref],
+                        shlex.quote(r["path"]),
+                    )
+                else:
+                    kept.append(r)
+            rows = kept
         state = cls(
             generation=int(gen_row[0]) if gen_row else generation,
             video_ids=[r["id"] for r in rows],
@@ -107,6 +127,7 @@ class SearchState:
             row_starts=np.array([r["row_start"] for r in rows], dtype=np.int64),
             row_counts=np.array([r["row_count"] for r in rows], dtype=np.int64),
             matrix=matrix,
+            damaged=damaged,
         )
         logger.debug(
             "loaded %d vectors of %d videos in %.3fs", n_rows, len(rows), time.perf_counter() - t0

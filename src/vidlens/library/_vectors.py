@@ -20,7 +20,15 @@ import numpy as np
 from ..errors import LibraryError
 from ._fsutil import atomic_write, atomic_write_bytes
 
-__all__ = ["ShardRef", "load_matrix", "read_shard", "shard_name", "write_shard"]
+__all__ = [
+    "ShardError",
+    "ShardRef",
+    "load_matrix",
+    "read_shard",
+    "shard_name",
+    "shard_problem",
+    "write_shard",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -43,22 +51,46 @@ def write_shard(folder: Path, row_start: int, vectors: np.ndarray) -> str:
     return name
 
 
+class ShardError(LibraryError):
+    """A video's vector shard is missing, unreadable or of the wrong shape."""
+
+
 def read_shard(folder: Path, name: str, *, expected_rows: int, dim: int) -> np.ndarray:
-    """Memory-map one shard, checking it holds ``(expected_rows, dim)`` float16."""
+    """Memory-map one shard, checking it holds ``(expected_rows, dim)`` float16.
+
+    Raises :class:`ShardError` saying what is wrong with the file (callers name the video).
+    """
     path = folder / name
     try:
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except FileNotFoundError:
+        raise ShardError(f"its vector file {path} is missing") from None
     except (OSError, ValueError) as exc:
-        raise LibraryError(
-            f"vector shard {path} is missing or unreadable ({exc}); re-index the video "
-            "(vidlens remove it, then vidlens index it again)"
-        ) from exc
+        raise ShardError(f"its vector file {path} is unreadable ({exc})") from exc
     if arr.shape != (expected_rows, dim) or arr.dtype != np.float16:
-        raise LibraryError(
-            f"vector shard {path} has shape {arr.shape} {arr.dtype}, expected "
-            f"({expected_rows}, {dim}) float16; re-index that video"
+        raise ShardError(
+            f"its vector file {path} holds {arr.shape} {arr.dtype}, not "
+            f"({expected_rows}, {dim}) float16"
         )
     return arr
+
+
+def shard_problem(folder: Path, name: str, *, rows: int, dim: int) -> str | None:
+    """What is wrong with a shard, from its size alone (one ``stat``); None when it looks whole.
+
+    A ``.npy`` file is a header padded to a multiple of 64 bytes, then the data.
+    """
+    path = folder / name
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return f"its vector file {path} is missing"
+    except OSError as exc:
+        return f"its vector file {path} is unreadable ({exc.strerror or exc})"
+    header = size - rows * dim * 2
+    if header < 64 or header % 64 or header > 65536:
+        return f"its vector file {path} has {size} bytes, not {rows} x {dim} float16 vectors"
+    return None
 
 
 @dataclass(frozen=True)
@@ -75,26 +107,36 @@ def _shards_digest(refs: list[ShardRef]) -> str:
     return h.hexdigest()
 
 
-def load_matrix(root: Path, refs: list[ShardRef], n_rows: int, dim: int) -> np.ndarray:
+def load_matrix(
+    root: Path, refs: list[ShardRef], n_rows: int, dim: int
+) -> tuple[np.ndarray, dict[ShardRef, str]]:
     """All rows ``[0, n_rows)`` as one float32 ``(n_rows, dim)`` matrix (dead rows are zeros).
 
     Uses the consolidated cache in ``ann/`` when it is valid (same shard list for the rows it
     covers), reads only the shards past it, and rewrites the cache when many rows lie outside it.
+    Shards that cannot be read are left out (their rows stay zero) and returned with what is
+    wrong, so that one damaged file does not stop every search.
     """
     vectors_dir, ann_dir = root / "vectors", root / "ann"
     out = np.zeros((n_rows, dim), dtype=np.float32)
     refs = sorted(refs, key=lambda r: r.row_start)
     cached_rows = _read_cache(ann_dir, refs, out)
     loaded_outside = 0
+    damaged: dict[ShardRef, str] = {}
     for ref in refs:
         if ref.row_start + ref.row_count <= cached_rows:
             continue
-        arr = read_shard(vectors_dir, ref.shard, expected_rows=ref.row_count, dim=dim)
-        out[ref.row_start : ref.row_start + ref.row_count] = arr
+        try:
+            arr = read_shard(vectors_dir, ref.shard, expected_rows=ref.row_count, dim=dim)
+            out[ref.row_start : ref.row_start + ref.row_count] = arr
+        except (ShardError, OSError, ValueError) as exc:  # a file cut short reads as OSError
+            damaged[ref] = str(exc)
+            out[ref.row_start : ref.row_start + ref.row_count] = 0.0
+            continue
         loaded_outside += ref.row_count
-    if loaded_outside >= CONSOLIDATE_AFTER_ROWS:
+    if loaded_outside >= CONSOLIDATE_AFTER_ROWS and not damaged:
         _write_cache(ann_dir, refs, out, n_rows)
-    return out
+    return out, damaged
 
 
 def _read_cache(ann_dir: Path, refs: list[ShardRef], out: np.ndarray) -> int:

@@ -16,6 +16,7 @@ import json
 import logging
 import math
 import os
+import shlex
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
@@ -32,7 +33,7 @@ from ._db import connect, migrate, now_iso
 from ._fsutil import atomic_write, remove_stale_temporaries
 from ._lock import WriteLock
 from ._manifest import MANIFEST_NAME, Manifest
-from ._vectors import ShardRef, write_shard
+from ._vectors import ShardError, ShardRef, shard_problem, write_shard
 from .records import FailureRecord, IndexReport, SearchResults, VideoRecord
 
 if TYPE_CHECKING:
@@ -53,6 +54,38 @@ def normalize_rows(x: np.ndarray) -> np.ndarray:
         x = x[None, :]
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
+
+
+def _check_not_orphaned(root: Path) -> None:
+    """Raise when ``root`` holds a library database with videos but no manifest.
+
+    Without the manifest nobody knows which encoder and recipe made the vectors; creating a new
+    manifest over them would mix vectors of two encoders in one library.
+    """
+    db = root / "library.db"
+    if not db.is_file():
+        return
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            (n,) = conn.execute("SELECT count(*) FROM videos").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        n = 0  # no videos table yet: an interrupted creation
+    if n:
+        raise LibraryError(
+            f"{root} holds a library database with {n} indexed video(s) but no {MANIFEST_NAME} "
+            "(deleted?), which records the encoder and sampling recipe that made its vectors. "
+            f"Restore {MANIFEST_NAME} from a backup, or index into a new --library folder"
+        )
+
+
+def _damaged_message(video_id: str, path: str, problem: str) -> str:
+    return (
+        f"video {video_id[:12]} ({path}): {problem}; run `vidlens index {shlex.quote(path)}` to "
+        "index it again (or `vidlens remove` it)"
+    )
 
 
 class Library:
@@ -109,6 +142,7 @@ class Library:
             if not create:
                 if root_path.exists() and not root_path.is_dir():
                     raise LibraryError(f"{root_path} is a file, not a library folder")
+                _check_not_orphaned(root_path)
                 raise LibraryError(
                     f"no vidlens library at {root_path}; create one with: "
                     f"vidlens index VIDEOS... --library {root_path}"
@@ -158,6 +192,8 @@ class Library:
 
         if root.exists() and not root.is_dir():
             raise LibraryError(f"{root} is a file, not a library folder")
+        if (root / MANIFEST_NAME).exists():  # another process created it since open() looked
+            return cls.open(root, encoder=encoder, sampling=sampling, encoder_config=encoder_config)
         # a folder holding only what an interrupted creation leaves is ours to finish
         ours = {
             "library.db",
@@ -177,22 +213,42 @@ class Library:
                 f"{root} exists and is not empty, but has no {MANIFEST_NAME}: refusing to write a "
                 "library into it; pick a new or empty folder for --library"
             )
-        if encoder is None or isinstance(encoder, str):
-            enc = create_encoder(encoder or default_encoder_id(), encoder_config)
-        else:
-            enc = encoder
-        manifest = Manifest(
-            encoder_id=enc.id,
-            encoder_fingerprint=str(getattr(enc, "fingerprint", "") or ""),
-            dim=int(enc.dim),
-            sampling=sampling or SamplingConfig(),
-        )
-        root.mkdir(parents=True, exist_ok=True)
-        for sub in ("vectors", "ann", "thumbs"):
-            (root / sub).mkdir(exist_ok=True)
-        conn = connect(root / "library.db")
-        migrate(conn)
-        manifest.save(root)  # written last: a folder without it is not a library yet
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LibraryError(
+                f"cannot create the library folder {root} ({exc.strerror or exc}); pick a "
+                "--library folder you can write to"
+            ) from exc
+        # Creation is a write: two processes creating one library at once must not both write
+        # the manifest (the last one would describe vectors the other one stores).
+        with WriteLock(root):
+            if (root / MANIFEST_NAME).exists():  # another process created it meanwhile
+                created = False
+            else:
+                _check_not_orphaned(root)
+                if encoder is None or isinstance(encoder, str):
+                    enc = create_encoder(encoder or default_encoder_id(), encoder_config)
+                else:
+                    enc = encoder
+                manifest = Manifest(
+                    encoder_id=enc.id,
+                    encoder_fingerprint=str(getattr(enc, "fingerprint", "") or ""),
+                    dim=int(enc.dim),
+                    sampling=sampling or SamplingConfig(),
+                )
+                for sub in ("vectors", "ann", "thumbs"):
+                    (root / sub).mkdir(exist_ok=True)
+                conn = connect(root / "library.db")
+                try:
+                    migrate(conn)
+                    manifest.save(root)  # written last: a folder without it is not a library yet
+                except BaseException:
+                    conn.close()
+                    raise
+                created = True
+        if not created:
+            return cls.open(root, encoder=encoder, sampling=sampling, encoder_config=encoder_config)
         logger.info("created library %s (encoder %s, %s)", root, enc.id, manifest.sampling)
         return cls(root, manifest, conn, encoder=enc, encoder_config=encoder_config)
 
@@ -312,14 +368,54 @@ class Library:
         from ._vectors import read_shard
 
         v = self._conn.execute(
-            "SELECT shard, row_count FROM videos WHERE id=? AND status='done'", (video_id,)
+            "SELECT path, shard, row_count FROM videos WHERE id=? AND status='done'", (video_id,)
         ).fetchone()
         if v is None:
             raise QueryError(f"no indexed video with id {video_id!r}")
-        arr = read_shard(
-            self.root / "vectors", v["shard"], expected_rows=v["row_count"], dim=self.manifest.dim
+        try:
+            arr = read_shard(
+                self.root / "vectors",
+                v["shard"],
+                expected_rows=v["row_count"],
+                dim=self.manifest.dim,
+            )
+            return np.asarray(arr, dtype=np.float32)
+        except (ShardError, OSError, ValueError) as exc:
+            raise LibraryError(_damaged_message(video_id, v["path"], str(exc))) from exc
+
+    def damage(self, video_id: str) -> str | None:
+        """What is wrong with a committed video's files (vectors, thumbnails), or None.
+
+        A cheap check (file sizes against the database), made for every unchanged video that
+        ``index`` meets, so that running ``vidlens index`` again repairs a damaged video.
+        """
+        row = self._conn.execute(
+            "SELECT v.shard, v.row_count, v.thumbs, MAX(f.thumb_offset + f.thumb_size) AS end_ "
+            "FROM videos v LEFT JOIN frames f ON f.video_id = v.id WHERE v.id=?",
+            (video_id,),
+        ).fetchone()
+        if row is None or row["shard"] is None:
+            return None
+        problem = shard_problem(
+            self.root / "vectors", row["shard"], rows=row["row_count"], dim=self.manifest.dim
         )
-        return np.asarray(arr, dtype=np.float32)
+        if problem is None and row["end_"]:
+            thumbs = self.root / "thumbs" / row["thumbs"]
+            try:
+                if thumbs.stat().st_size < row["end_"]:
+                    problem = f"its thumbnail file {thumbs} is cut short"
+            except OSError:
+                problem = f"its thumbnail file {thumbs} is missing"
+        return problem
+
+    def damaged_videos(self) -> list[tuple[VideoRecord, str]]:
+        """Committed videos whose files are missing or cut short, with what is wrong."""
+        out = []
+        for rec in self.videos():
+            problem = self.damage(rec.id)
+            if problem is not None:
+                out.append((rec, problem))
+        return out
 
     def thumbnail(self, video_id: str, frame_idx: int) -> bytes:
         """JPEG bytes of one sampled frame's thumbnail."""
@@ -377,6 +473,10 @@ class Library:
             "created_at": self.manifest.created_at,
             "generation": self.generation,
             "failed": [f.to_dict() for f in self.failures()],
+            "damaged": [
+                {"video_id": rec.id, "path": rec.path, "reason": problem}
+                for rec, problem in self.damaged_videos()
+            ],
         }
 
     # ----------------------------------------------------------------- queries

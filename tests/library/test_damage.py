@@ -1,0 +1,113 @@
+"""A damaged, read-only or half-deleted library: users get one line saying what to do."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from vidlens.cli import main
+from vidlens.errors import LibraryError
+from vidlens.ingest import IngestConfig
+from vidlens.library import Library
+
+
+@pytest.fixture()
+def small_library(world_dir: Path, tmp_path: Path) -> Path:
+    root = tmp_path / "lib"
+    with Library.open(root, encoder="colour-test", create=True) as lib:
+        lib.index([world_dir], config=IngestConfig(workers=1))
+    return root
+
+
+def test_a_database_that_is_not_sqlite_is_a_one_line_error(
+    small_library: Path, world_dir: Path
+) -> None:
+    (small_library / "library.db").write_bytes(b"not a database " * 400)
+    for name in ("library.db-wal", "library.db-shm"):
+        (small_library / name).unlink(missing_ok=True)
+    for args in (["search", "red"], ["info"], ["index", str(world_dir / "blue_all.mp4")]):
+        r = CliRunner().invoke(main, [*args, "--library", str(small_library)])
+        assert r.exit_code == 1, (args, r.output)
+        assert "is not a vidlens library database" in r.stderr, (args, r.stderr)
+        assert r.exception is None or isinstance(r.exception, SystemExit)
+
+
+def _read_only_mount_works() -> bool:
+    if shutil.which("unshare") is None or shutil.which("mount") is None:
+        return False
+    probe = subprocess.run(
+        ["unshare", "-m", "sh", "-c", "mount --bind -o ro /tmp /tmp"], capture_output=True
+    )
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(
+    not _read_only_mount_works(), reason="needs unshare + mount (a read-only bind mount)"
+)
+def test_a_library_on_read_only_storage_is_searchable(small_library: Path, world_dir: Path) -> None:
+    """A library copied to a read-only share: search and info work, index says why it cannot."""
+    for name in ("library.db-wal", "library.db-shm"):  # as after a clean close or a plain copy
+        assert not (small_library / name).exists()
+    vidlens = [str(Path(sys.executable).parent / "vidlens")]
+    lib = str(small_library)
+    script = (
+        f"mount --bind -o ro {lib} {lib} && "
+        f"{' '.join(vidlens)} search red --library {lib} --json > {lib}.search.json; "
+        f"echo search=$?; {' '.join(vidlens)} info --library {lib} --json > /dev/null; "
+        f"echo info=$?; {' '.join(vidlens)} index {world_dir / 'blue_all.mp4'} --library {lib}; "
+        "echo index=$?"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    r = subprocess.run(
+        ["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, env=env
+    )
+    assert "search=0" in r.stdout and "info=0" in r.stdout, r.stdout + r.stderr
+    assert "index=1" in r.stdout, r.stdout + r.stderr
+    assert "cannot write to the library" in r.stderr and "Read-only file system" in r.stderr
+    assert "Traceback" not in r.stderr
+    hits = json.loads(Path(f"{lib}.search.json").read_text())["results"]
+    assert Path(hits[0]["path"]).name == "red_8_14.mp4"
+
+
+def test_a_library_folder_that_cannot_be_created(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(LibraryError, match="cannot create the library folder"):
+        Library.open(tmp_path / "file" / "lib", encoder="colour-test", create=True)
+
+
+@pytest.mark.parametrize("damage", ["deleted", "cut short"])
+def test_a_damaged_vector_file_costs_one_video_and_index_repairs_it(
+    small_library: Path, world_dir: Path, damage: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with Library.open(small_library, readonly=True) as lib:
+        red = lib.video(str(world_dir / "red_8_14.mp4"))
+    shard = small_library / "vectors" / f"{red.row_start:012d}.npy"
+    if damage == "deleted":
+        shard.unlink()
+    else:
+        shard.write_bytes(shard.read_bytes()[:200])
+    with Library.open(small_library, readonly=True) as lib:
+        with caplog.at_level("WARNING"):
+            hits = lib.search("red", top_k=5).results
+        # the other videos are still searched; the damaged one is named, with the fix
+        assert sorted(Path(h.path).name for h in hits) == ["blue_all.mp4", "green_then_yellow.mp4"]
+        warned = [
+            r.getMessage() for r in caplog.records if "left out of searches" in r.getMessage()
+        ]
+        assert len(warned) == 1 and "red_8_14.mp4" in warned[0] and "vidlens index" in warned[0]
+        assert [d["path"] for d in lib.info()["damaged"]] == [red.path]
+        with pytest.raises(LibraryError, match=r"red_8_14\.mp4.*vidlens index"):
+            lib.moments(red.id, "red")
+    with Library.open(small_library) as lib:
+        report = lib.index([world_dir], config=IngestConfig(workers=1))
+        assert (report.indexed, report.skipped) == (1, 2)
+        assert lib.info()["damaged"] == []
+        first = lib.search("red", top_k=1).results[0]
+        assert Path(first.path).name == "red_8_14.mp4" and tuple(first.moments[0][:2]) == (8.0, 14.0)
