@@ -110,11 +110,11 @@ def stop_server(server: Server) -> None:
         server.proc.wait(timeout=10)
 
 
-def build_library(root: Path, videos: list[Path]) -> Path:
+def build_library(root: Path, videos: list[Path], encoder: str = "colour-test") -> Path:
     from vidlens.ingest import IngestConfig
     from vidlens.library import Library
 
-    with Library.open(root, encoder="colour-test", create=True) as lib:
+    with Library.open(root, encoder=encoder, create=True) as lib:
         if videos:
             report = lib.index(videos, config=IngestConfig(workers=1))
             assert report.indexed >= len(videos) and not report.failed, report
@@ -208,6 +208,24 @@ def peak_lib(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (d / "videos").mkdir()
     write_red_peak_video(d / "videos" / "red_peak.mp4")
     return build_library(d / "library", [d / "videos"])
+
+
+@pytest.fixture(scope="session")
+def tiny_lib(server_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """red_8_14.mp4 indexed with the shipped vidlens-tiny model (a real CLIP tokenizer)."""
+    from vidlens.encoders.tiny import model_available
+
+    if not model_available():
+        pytest.skip("vidlens-tiny is not installed")
+    d = tmp_path_factory.mktemp("tiny")
+    return build_library(d / "library", [server_world / "red_8_14.mp4"], encoder="vidlens-tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_server(tiny_lib: Path) -> Iterator[Server]:
+    srv = start_server(tiny_lib, tiny_lib.parent)
+    yield srv
+    stop_server(srv)
 
 
 @pytest.fixture(scope="session")

@@ -314,6 +314,29 @@ def test_media_head(client: httpx.Client, ids: dict[str, str], red_file: bytes) 
     assert r.headers["content-range"] == f"bytes 0-9/{len(red_file)}"
 
 
+# vidlens-tiny reads 32 tokens; this is about 50
+LONG_QUERY = "a small red square moves slowly to the left across a plain grey background " * 4
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_too_long_query_is_named_in_the_answer(tiny_server: Server, method: str) -> None:
+    """The encoder's warning reached only the server log; the API user is told too."""
+    with tiny_server.client() as c:
+        if method == "GET":
+            r = c.get("/api/search", params={"q": LONG_QUERY, "curve": "true"})
+        else:
+            r = c.post("/api/search", json={"q": LONG_QUERY, "curve": True})
+        assert r.status_code == 200, r.text
+        (warning,) = r.json()["warnings"]  # encoded twice (search, curves), named once
+        assert "1 text(s) longer than the text encoder's 32 tokens" in warning
+        assert "'a small red square moves" in warning
+        assert r.json()["results"][0]["name"] == "red_8_14.mp4"
+        short = c.get("/api/search", params={"q": "a red square", "not": LONG_QUERY}).json()
+        assert len(short["warnings"]) == 1 and "'a small red square" in short["warnings"][0]
+        assert c.get("/api/search", params={"q": "a red square"}).json()["warnings"] == []
+    assert "32 tokens" in tiny_server.log_text(), "the server log keeps the warning"
+
+
 # ----------------------------------------------------------------------------- input limits
 def test_query_length_limit(client: httpx.Client) -> None:
     err = _error(client.get("/api/search", params={"q": "red " * 250 + "x"}), 400)

@@ -169,6 +169,24 @@ def test_thumbnail_badge_is_the_time_of_the_frame_shown(
     assert first.locator(".moment").first.get_attribute("aria-pressed") == "true"
 
 
+def test_too_long_query_is_named_on_the_page(
+    tiny_server: Server, open_page: Callable[..., Page], artifacts: Path
+) -> None:
+    long = "a small red square moves slowly to the left across a plain grey background " * 4
+    page = open_page(tiny_server.url + "/")
+    notes = page.locator("#search-notes")
+    _search(page, long)
+    notes.wait_for()
+    assert "longer than the text encoder's 32 tokens" in notes.inner_text()
+    assert _card_names(page) == ["red_8_14.mp4"], "the results still show"
+    _screenshot(page, artifacts, "long-query-note.png")
+    page.fill("#q", "a red square")
+    page.press("#q", "Enter")
+    _wait_until(page, "document.querySelector('#results-heading').textContent.includes('“a red')")
+    assert notes.is_hidden(), "a query that fits has no note"
+    assert _card_names(page) == ["red_8_14.mp4"]
+
+
 def test_keyboard_only(server: Server, open_page: Callable[..., Page]) -> None:
     page = open_page(server.url + "/")
     _wait_until(page, "document.activeElement.id === 'q'")  # focused on load

@@ -88,6 +88,11 @@ class SearchHitOut(BaseModel):
 
 class SearchResponse(BaseModel):
     query: str
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="what the answer may get wrong, e.g. a text longer than the text encoder "
+        "reads (its tail is ignored); the CLI prints the same lines on stderr",
+    )
     results: list[SearchHitOut]
 
 

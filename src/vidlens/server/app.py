@@ -75,6 +75,7 @@ from ._models import (
     VideoList,
     VideoOut,
 )
+from ._notes import collect_warnings
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -229,23 +230,26 @@ def _negative(text: str | None) -> str | None:
 def _search(handle: _LibraryHandle, req: SearchRequest, curve_points: int) -> SearchResponse:
     negative = _negative(req.not_)
     with handle.use() as lib:
-        res = lib.search(req.q, negative=negative, top_k=req.top_k)
-        hits = [h.to_dict() for h in res.results]
-        if req.min_score is not None:
-            hits = [h for h in hits if h["score"] >= req.min_score]
-        curves: dict[str, Curve] = {}
-        if req.curve and hits:
-            q = _query_vector(lib, req.q, negative)
-            state = lib.search_state()
-            where = {vid: i for i, vid in enumerate(state.video_ids)}
-            for h in hits:
-                i = where.get(h["video_id"])
-                if i is not None:  # None: removed since the search ran; the result stays
-                    curves[h["video_id"]] = _curve(
-                        state.times(lib, i), state.curve(i, q), curve_points
-                    )
+        lib.encoder  # noqa: B018 - loaded first: warnings about loading are no query's business
+        with collect_warnings() as warnings:
+            res = lib.search(req.q, negative=negative, top_k=req.top_k)
+            hits = [h.to_dict() for h in res.results]
+            if req.min_score is not None:
+                hits = [h for h in hits if h["score"] >= req.min_score]
+            curves: dict[str, Curve] = {}
+            if req.curve and hits:
+                q = _query_vector(lib, req.q, negative)
+                state = lib.search_state()
+                where = {vid: i for i, vid in enumerate(state.video_ids)}
+                for h in hits:
+                    i = where.get(h["video_id"])
+                    if i is not None:  # None: removed since the search ran; the result stays
+                        curves[h["video_id"]] = _curve(
+                            state.times(lib, i), state.curve(i, q), curve_points
+                        )
     return SearchResponse(
         query=res.query,
+        warnings=warnings,
         results=[
             SearchHitOut(
                 **h,

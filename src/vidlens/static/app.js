@@ -33,6 +33,7 @@
     playerClose: $("#player-close"),
     message: $("#message"),
     heading: $("#results-heading"),
+    notes: $("#search-notes"),
     results: $("#results"),
   };
 
@@ -224,10 +225,18 @@
     el.results.replaceChildren();
     el.results.removeAttribute("aria-busy");
     el.heading.hidden = true;
+    showNotes([]);
+  }
+
+  // What the server says the answer may get wrong (e.g. a query longer than the model reads).
+  function showNotes(notes) {
+    el.notes.replaceChildren(...notes.map((text) => h("p", { text })));
+    el.notes.hidden = !notes.length;
   }
 
   function showSkeleton() {
     hideMessage();
+    showNotes([]);
     el.heading.hidden = true;
     el.results.setAttribute("aria-busy", "true");
     const cards = [];
@@ -281,11 +290,13 @@
           ? "Lower the minimum score or clear the exclusion under Options, or try other words."
           : "Try other words.";
         showMessage("empty", `No matches for “${q}”`, h("p", { text: tips }));
+        showNotes(data.warnings || []);
       }
       return;
     }
     hideMessage();
     renderResults(data);
+    showNotes(data.warnings || []);
   }
 
   function curveRange(hits) {
