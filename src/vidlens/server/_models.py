@@ -49,6 +49,12 @@ class FailedFile(BaseModel):
     reason: str
 
 
+class DamagedVideo(BaseModel):
+    video_id: str
+    path: str
+    reason: str = Field(description="what is wrong; running `vidlens index` again repairs it")
+
+
 class LibraryInfo(BaseModel):
     library: str
     videos: int
@@ -63,6 +69,10 @@ class LibraryInfo(BaseModel):
     created_at: str
     generation: int
     failed: list[FailedFile]
+    damaged: list[DamagedVideo] = Field(
+        default_factory=list,
+        description="indexed videos whose stored files are missing or cut short",
+    )
 
 
 class Curve(BaseModel):
