@@ -110,4 +110,5 @@ def test_a_damaged_vector_file_costs_one_video_and_index_repairs_it(
         assert (report.indexed, report.skipped) == (1, 2)
         assert lib.info()["damaged"] == []
         first = lib.search("red", top_k=1).results[0]
-        assert Path(first.path).name == "red_8_14.mp4" and tuple(first.moments[0][:2]) == (8.0, 14.0)
+        assert Path(first.path).name == "red_8_14.mp4"
+        assert tuple(first.moments[0][:2]) == (8.0, 14.0)

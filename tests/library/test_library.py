@@ -269,8 +269,10 @@ def test_odd_names_and_links_fail_alone_or_are_followed(world_dir: Path, tmp_pat
         assert _names(lib.search("green", top_k=1)) == ["green.mp4"]
 
 
-def test_a_database_without_its_manifest_is_not_overwritten(world_dir: Path, tmp_path: Path) -> None:
-    """Deleting manifest.json must not let a new one (another encoder, recipe) describe old vectors."""
+def test_a_database_without_its_manifest_is_not_overwritten(
+    world_dir: Path, tmp_path: Path
+) -> None:
+    """A deleted manifest.json must not be replaced by one (another encoder) over old vectors."""
     root = tmp_path / "lib"
     with Library.open(root, encoder="colour-test", create=True) as lib:
         lib.index([world_dir / "blue_all.mp4"], config=IngestConfig(workers=1))
@@ -297,3 +299,16 @@ def test_creating_a_library_is_one_writer_at_a_time(tmp_path: Path) -> None:
     with pytest.raises(LibraryError, match="built differently"):
         Library._create(root, "colour-test", SamplingConfig(fps=2.0), None)
     assert (root / "manifest.json").read_bytes() == made
+
+
+def test_search_shows_only_moments_that_stand_out(world_library: Path) -> None:
+    """A hit lists its best window and those scored above the rest of the video; the ranked list
+    for benchmarks (QVHighlights' pred_relevant_windows) keeps every window."""
+    with Library.open(world_library, readonly=True) as lib:
+        hit = lib.search("a red scene", top_k=1).results[0]
+        assert [tuple(m[:2]) for m in hit.moments] == [(8.0, 14.0)]
+        ranked = lib.moments(hit.video_id, "a red scene")["pred_relevant_windows"]
+        assert tuple(ranked[0][:2]) == (8.0, 14.0)
+        assert (0.0, 20.0) in {tuple(w[:2]) for w in ranked[1:]}  # the event and the rest
+        for h in lib.search("something yellow", top_k=3).results:
+            assert all(score > 0 for _, _, score in h.moments[1:]), h

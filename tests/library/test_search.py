@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vidlens.library import Library, SearchConfig
-from vidlens.library._search import _rounded, cell_centres
+from vidlens.library._search import _rounded, _standing_out, cell_centres
 from vidlens.query.moments import find_moments, saliency_scores
 
 
@@ -31,7 +31,7 @@ def test_hits_have_the_moments_and_saliency_of_each_video_alone(
             start, n = int(state.row_starts[i]), int(state.row_counts[i])
             curve = sims[start : start + n]
             times = cell_centres(state.times(lib, i), hit.duration_s, lib.sampling)
-            moments = find_moments(times, curve, hit.duration_s, config.moments)
+            moments = _standing_out(find_moments(times, curve, hit.duration_s, config.moments))
             saliency = saliency_scores(times, curve, hit.duration_s, config.saliency_clip_s)
             assert hit.moments == [(round(s, 3), round(e, 3), round(sc, 6)) for s, e, sc in moments]
             assert hit.saliency == [round(x, 6) for x in saliency]

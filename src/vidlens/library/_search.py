@@ -304,7 +304,7 @@ def _hits(
                 video_id=state.video_ids[i],
                 path=state.paths[i],
                 score=round(score, 6),
-                moments=_rounded_moments(m),
+                moments=_rounded_moments(_standing_out(m)),
                 saliency=_rounded(s, 6),
                 duration_s=duration,
                 best_time_s=float(state.times(lib, i)[best]),
@@ -352,6 +352,31 @@ def _head_reranked(
         out.append(rerank_moments(windows, match[at : at + len(windows)], weight, duration))
         at += len(windows)
     return out
+
+
+def _standing_out(moments: list[Moment]) -> list[Moment]:
+    """A search hit's moments as a user reads them: distinct events, each standing out.
+
+    The best window, then each later one that scores above zero (windows at or below it are no
+    better than what lies outside them) and is not mostly the same stretch as one kept before
+    it: more than half of the shorter of the two inside the other, as "8-14 s" and "0-20 s"
+    (the event with the rest of the video around it) or "15-20 s" and "15-30 s". Temporal NMS
+    keeps such pairs (IoU 0.3 and 0.5), rightly for benchmark evaluation, where a ranked list of
+    candidates is scored; that list (:func:`video_moments`, ``vidlens moments``) keeps them all.
+    """
+    kept: list[Moment] = []
+    for m in moments:
+        if kept and (m[2] <= 0 or any(_shared_part(m, k) > 0.5 for k in kept)):
+            continue
+        kept.append(m)
+    return kept
+
+
+def _shared_part(a: Moment, b: Moment) -> float:
+    """The part of the shorter of two windows that lies inside the other."""
+    inter = min(a[1], b[1]) - max(a[0], b[0])
+    shorter = min(a[1] - a[0], b[1] - b[0])
+    return max(inter, 0.0) / shorter if shorter > 0 else float(inter >= 0)
 
 
 def _rounded_moments(moments: list[Moment]) -> list[tuple[float, float, float]]:
