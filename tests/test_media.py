@@ -81,6 +81,33 @@ def test_probe_real_clip(shared_media: Path, name: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("encoder", "container_format", "codec"),
+    [
+        ("libx264", "mp4", "h264"),
+        ("libx265", "mp4", "hevc"),
+        ("libvpx-vp9", "webm", "vp9"),
+        ("libsvtav1", "mp4", "av1"),  # decoded by libdav1d, whose name once stood for the codec
+    ],
+)
+def test_probe_names_the_codec_not_the_decoder(
+    tmp_path: Path, encoder: str, container_format: str, codec: str
+) -> None:
+    if encoder not in av.codecs_available:
+        pytest.skip(f"this FFmpeg build has no {encoder}")
+    path = tmp_path / f"clip.{container_format}"
+    with av.open(str(path), "w", format=container_format) as out:
+        stream = out.add_stream(encoder, rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+        for i in range(5):
+            rgb = np.full((64, 64, 3), 40 * i, dtype=np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    assert probe_video(path).codec == codec
+
+
+@pytest.mark.parametrize(
     ("name", "expected"),
     [
         ("bikes.mp4", [float(k) for k in range(10)]),

@@ -106,7 +106,7 @@ class VideoInfo:
     height: int  # picture height in pixels once rotation is applied
     rotation: int  # clockwise degrees a player turns the picture (0, 90, 180, 270)
     start_s: float  # the stream's first presentation time in seconds (non-zero for some files)
-    codec: str  # FFmpeg decoder name, e.g. "h264"
+    codec: str  # FFmpeg codec name, e.g. "h264", "hevc", "vp9", "av1" (not the decoder's)
     size_bytes: int
     has_audio: bool
 
@@ -388,7 +388,9 @@ def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
             height=height,
             rotation=rotation,
             start_s=start_s,
-            codec=codec_ctx.name,
+            # the format's name (av1), not the decoder's (libdav1d), so it does not depend on
+            # which decoder this FFmpeg build picked
+            codec=codec_ctx.codec.canonical_name,
             size_bytes=size_bytes,
             has_audio=bool(container.streams.audio),
         )
