@@ -441,8 +441,10 @@ def info(library: Path, list_videos: bool, as_json: bool) -> None:
     if as_json:
         _echo_json(d)
         return
-    click.echo(f"library   {d['library']}")
-    click.echo(f"videos    {d['videos']} ({d['seconds']:.1f} s of video, {d['frames']} frames)")
+    click.echo(f"library   {_shown_path(d['library'])}")
+    click.echo(
+        f"videos    {d['videos']} ({_seconds(d['seconds'])} s of video, {d['frames']} frames)"
+    )
     click.echo(f"encoder   {d['encoder']['id']} (dim {d['encoder']['dim']})")
     click.echo(f"sampling  {SamplingConfig.from_dict(d['sampling']).describe()}")
     click.echo(f"disk      {d['disk_bytes'] / 1e6:.1f} MB")
@@ -451,13 +453,28 @@ def info(library: Path, list_videos: bool, as_json: bool) -> None:
         if v["rotation"]:
             media += f" (turned {v['rotation']}°)"
         click.echo(
-            f"  {v['id'][:12]}  {v['duration_s']:8.1f} s  {v['frames']:6d} fr  {media:<26}  "
-            f"{v['path']}"
+            f"  {v['id'][:12]}  {_seconds(v['duration_s']):>8} s  {v['frames']:6d} fr  "
+            f"{media:<26}  {_shown_path(v['path'])}"
         )
     if d["failed"]:
         click.echo(f"failed    {len(d['failed'])} file(s):")
         for f in d["failed"]:
-            click.echo(f"  {f['path']}: {f['reason']}")
+            click.echo(f"  {_shown_path(f['path'])}: {_shown_path(f['reason'])}")
+
+
+def _seconds(s: float) -> str:
+    """A duration for text output: 0.04, not 0.0, for clips shorter than a second."""
+    return f"{s:.2f}" if 0 < s < 1 else f"{s:.1f}"
+
+
+def _shown_path(text: str) -> str:
+    """``text`` with control and other unprintable characters escaped (a newline as \\n), so a
+    file name cannot break a line of text output. --json keeps the real path."""
+    if text.isprintable():
+        return text
+    return "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
+    )
 
 
 @main.command()

@@ -94,6 +94,34 @@ def test_info_json(cli_library: tuple[Path, Path]) -> None:
     assert "20.0 s" in line and "20 fr" in line and "64x48 10.00 fps h264" in line
 
 
+def test_info_text_of_a_short_clip_and_an_odd_name(tmp_path: Path) -> None:
+    """A 0.04-s clip read "0.0 s"; a newline in a file name split the video's line in two."""
+    from videogen import write_colour_video  # type: ignore[import-not-found]
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    write_colour_video(videos / "blink.mp4", [(0.04, (220, 30, 30))], fps=25)
+    odd = write_colour_video(videos / "two\nlines\x1b[31m.mp4", [(2.0, (220, 30, 30))], fps=10)
+    lib = str(tmp_path / "lib")
+    r = CliRunner().invoke(
+        main, ["index", str(videos), "--library", lib, "--encoder", "colour-test"]
+    )
+    assert r.exit_code == 0, r.output
+    text = CliRunner().invoke(main, ["info", "--library", lib, "--videos"]).stdout
+    assert "videos    2 (2.0 s of video, 3 frames)" in text
+    lines = text.splitlines()
+    (blink,) = [ln for ln in lines if ln.endswith("blink.mp4")]
+    assert " 0.04 s " in blink
+    (two,) = [ln for ln in lines if "two" in ln]
+    assert two.endswith(f"{videos}/two\\nlines\\x1b[31m.mp4") and " 2.0 s " in two
+    assert len(lines) == 7, "one line per video"
+    out = json.loads(
+        CliRunner().invoke(main, ["info", "--library", lib, "--videos", "--json"]).stdout
+    )
+    assert sorted(v["path"] for v in out["video_list"]) == [str(videos / "blink.mp4"), str(odd)]
+    assert min(v["duration_s"] for v in out["video_list"]) == pytest.approx(0.04)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
