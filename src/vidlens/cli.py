@@ -367,7 +367,10 @@ def search(
         click.echo("no videos in the library yet; add some with: vidlens index VIDEOS...")
         return
     for rank, hit in enumerate(res.results, 1):
-        click.echo(f"{rank:2d}. {hit.path}  score {hit.score:.4f}  ({hit.duration_s:.1f} s)")
+        click.echo(
+            f"{rank:2d}. {_shown_path(hit.path)}  score {hit.score:.4f}  "
+            f"({_seconds(hit.duration_s)} s)"
+        )
         moments = ", ".join(f"{s:.1f}-{e:.1f} s ({sc:.3f})" for s, e, sc in hit.moments[:3])
         click.echo(f"    moments: {moments}")
 
@@ -401,7 +404,7 @@ def moments(
     if as_json:
         _echo_json(out)
         return
-    click.echo(f"{out['path']} ({out['duration']:.1f} s): {text}")
+    click.echo(f"{_shown_path(out['path'])} ({_seconds(out['duration'])} s): {text}")
     for s, e, sc in out["pred_relevant_windows"]:
         click.echo(f"  {s:8.2f} - {e:8.2f} s   score {sc:.4f}")
 
@@ -460,6 +463,13 @@ def info(library: Path, list_videos: bool, as_json: bool) -> None:
         click.echo(f"failed    {len(d['failed'])} file(s):")
         for f in d["failed"]:
             click.echo(f"  {_shown_path(f['path'])}: {_shown_path(f['reason'])}")
+    if d["damaged"]:
+        click.echo(
+            f"damaged   {len(d['damaged'])} video(s), left out of searches until indexed again "
+            "(vidlens index PATH):"
+        )
+        for v in d["damaged"]:
+            click.echo(f"  {v['video_id'][:12]}  {_shown_path(v['path'])}: {v['reason']}")
 
 
 def _seconds(s: float) -> str:

@@ -112,3 +112,19 @@ def test_a_damaged_vector_file_costs_one_video_and_index_repairs_it(
         first = lib.search("red", top_k=1).results[0]
         assert Path(first.path).name == "red_8_14.mp4"
         assert tuple(first.moments[0][:2]) == (8.0, 14.0)
+
+
+def test_info_names_damaged_videos(small_library: Path, world_dir: Path) -> None:
+    with Library.open(small_library, readonly=True) as lib:
+        blue = lib.video(str(world_dir / "blue_all.mp4"))
+    (small_library / "thumbs" / f"{blue.id}-{blue.row_start}.jpgs").unlink()  # thumbnails lost
+    r = CliRunner().invoke(main, ["info", "--library", str(small_library)])
+    assert r.exit_code == 0, r.output
+    assert "damaged   1 video(s), left out of searches until indexed again" in r.stdout
+    line = r.stdout.splitlines()[-1]
+    assert line.startswith(f"  {blue.id[:12]}  {blue.path}: its thumbnail file ")
+    assert line.endswith("is missing")
+    with Library.open(small_library) as lib:
+        assert lib.index([world_dir], config=IngestConfig(workers=1)).indexed == 1
+    r = CliRunner().invoke(main, ["info", "--library", str(small_library)])
+    assert "\ndamaged " not in r.stdout
