@@ -390,11 +390,12 @@ class Library:
         ``index`` meets, so that running ``vidlens index`` again repairs a damaged video.
         """
         row = self._conn.execute(
-            "SELECT v.shard, v.row_count, v.thumbs, MAX(f.thumb_offset + f.thumb_size) AS end_ "
-            "FROM videos v LEFT JOIN frames f ON f.video_id = v.id WHERE v.id=?",
+            "SELECT shard, row_count, thumbs, (SELECT thumb_offset + thumb_size FROM frames "
+            "WHERE video_id = videos.id ORDER BY idx DESC LIMIT 1) AS end_ "  # written in order
+            "FROM videos WHERE id=?",
             (video_id,),
         ).fetchone()
-        if row is None or row["shard"] is None:
+        if row is None:
             return None
         problem = shard_problem(
             self.root / "vectors", row["shard"], rows=row["row_count"], dim=self.manifest.dim
