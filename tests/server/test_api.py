@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 import httpx
+import numpy as np
 import pytest
 
-from vidlens.library import Library
+from vidlens.errors import QueryError
+from vidlens.library import Library, SearchConfig
 
 if TYPE_CHECKING:
     from conftest import Server
@@ -415,6 +417,189 @@ def test_large_chunked_body_is_413(client: httpx.Client) -> None:
 def test_bad_body_is_400(client: httpx.Client, body: bytes) -> None:
     r = client.post("/api/search", content=body, headers={"content-type": "application/json"})
     _error(r, 400)
+
+
+# ----------------------------------------------------------------------------- more like this
+def _like(ids: dict[str, str], name: str, at_s: float) -> str:
+    return f"{ids[name]}@{at_s:g}"
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+@pytest.mark.parametrize(
+    ("name", "at_s", "window"),
+    [
+        ("red_8_14.mp4", 10, (8.0, 14.0)),
+        ("green_then_yellow.mp4", 2, (0.0, 5.0)),
+        ("green_then_yellow.mp4", 17, (15.0, 20.0)),
+        ("blue_all.mp4", 5, (0.0, 20.0)),
+    ],
+)
+def test_like_finds_the_video_at_the_moment_asked(
+    client: httpx.Client,
+    server: Server,
+    ids: dict[str, str],
+    method: str,
+    name: str,
+    at_s: float,
+    window: tuple[float, float],
+) -> None:
+    """like=ID@T queries by the stored frame nearest T: the video it came from ranks first, with
+    its best moment around T (the part of the video that looks like that frame)."""
+    like = _like(ids, name, at_s)
+    if method == "GET":
+        r = client.get("/api/search", params={"like": like, "top_k": 3})
+    else:
+        r = client.post("/api/search", json={"like": like, "top_k": 3})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    first = body["results"][0]
+    assert first["name"] == name
+    start, end, _ = first["moments"][0]
+    assert abs(start - window[0]) <= 1.0 and abs(end - window[1]) <= 1.0, first["moments"]
+    assert start <= at_s <= end
+    assert body["query"] == f"image:{like}"
+    # the same answer as `vidlens search --image ID@T --json`
+    with Library.open(server.library, readonly=True) as lib:
+        expected = lib.search(image=like, top_k=3).to_dict()
+    added = {"name", "thumbnail_url", "media_url"}
+    assert [{k: v for k, v in h.items() if k not in added} for h in body["results"]] == expected[
+        "results"
+    ]
+
+
+def test_like_with_text_and_not(client: httpx.Client, ids: dict[str, str]) -> None:
+    """Text and like together query by both (as TEXT --image); not pushes away from a concept."""
+    like = _like(ids, "red_8_14.mp4", 10)
+    both = client.get("/api/search", params={"q": "blue", "like": like}).json()
+    assert both["query"] == f"blue + image:{like}"
+    assert {h["name"] for h in both["results"][:2]} == {"red_8_14.mp4", "blue_all.mp4"}
+    assert abs(both["results"][0]["score"] - both["results"][1]["score"]) < 0.01
+    away = client.get("/api/search", params={"q": "blue", "like": like, "not": "red"}).json()
+    assert away["query"] == f"blue + image:{like} --not red"
+    assert away["results"][0]["name"] == "blue_all.mp4"
+    assert away["results"][0]["score"] > away["results"][1]["score"] + 0.1
+    alone = client.post("/api/search", json={"like": like, "not": "yellow"}).json()
+    assert alone["query"] == f"image:{like} --not yellow"
+    assert alone["results"][0]["name"] == "red_8_14.mp4"
+
+
+@pytest.mark.parametrize(
+    ("q", "negative"), [(None, None), ("blue", None), (None, "red"), ("green", "black")]
+)
+def test_like_curve_is_the_searched_vector(
+    client: httpx.Client, server: Server, ids: dict[str, str], q: str | None, negative: str | None
+) -> None:
+    """curve=true with like draws each video's similarity to the vector the search ranked by:
+    the frame's, plus the text's, minus the not text's."""
+    like = _like(ids, "red_8_14.mp4", 10)
+    params = {k: v for k, v in {"q": q, "like": like, "not": negative}.items() if v is not None}
+    r = client.get("/api/search", params={**params, "curve": "true"})
+    assert r.status_code == 200, r.text
+    hits = r.json()["results"]
+    assert len(hits) == 3
+    with Library.open(server.library, readonly=True) as lib:
+        vector, _ = lib._query_vector(q, like, negative, SearchConfig().negative_weight)
+        for hit in hits:
+            expected = lib.frame_vectors(hit["video_id"]) @ vector
+            got = np.array(hit["curve"]["similarity"])
+            assert got == pytest.approx(expected, abs=2e-6), hit["name"]
+    if q is None:
+        red = next(h for h in hits if h["name"] == "red_8_14.mp4")["curve"]
+        peak = [t for t, s in zip(red["times_s"], red["similarity"], strict=True) if s > 0.9]
+        assert peak and min(peak) >= 8.0 and max(peak) < 14.0, "the frame's own look: 8-14 s"
+
+
+def test_neither_q_nor_like_is_400(client: httpx.Client) -> None:
+    for r in (
+        client.get("/api/search"),
+        client.get("/api/search", params={"not": "red"}),
+        client.post("/api/search", json={}),
+    ):
+        err = _error(r, 400)
+        assert err["code"] == "bad_input"
+        assert err["message"].startswith("give q (what to look for in words), like (")
+
+
+@pytest.mark.parametrize(
+    "like",
+    [
+        "red_8_14.mp4@10",
+        "{red}",
+        "{red}@",
+        "{red}@ten",
+        "{red}@nan",
+        "{red}@inf",
+        "{red}@10s",
+        "{red}@@10",
+        "{red_prefix}@10",
+        "{red_upper}@10",
+        " {red}@10",
+        "{sandbox}/{red}@10",
+        "/etc/passwd@1",
+    ],
+)
+def test_malformed_like_is_400(
+    client: httpx.Client, ids: dict[str, str], sandbox: Path, like: str
+) -> None:
+    red = ids["red_8_14.mp4"]
+    value = like.format(red=red, red_prefix=red[:8], red_upper=red.upper(), sandbox=sandbox)
+    for r in (
+        client.get("/api/search", params={"like": value}),
+        client.post("/api/search", json={"q": "red", "like": value}),
+    ):
+        err = _error(r, 400)
+        assert err["code"] == "bad_input"
+        assert err["message"] == (
+            "like: give VIDEO_ID@SECONDS, the 32-hex video_id of a result and a time in seconds "
+            f"(e.g. 0123456789abcdef0123456789abcdef@12.5); got {value!r}"
+        )
+
+
+def test_like_unknown_video_is_404(client: httpx.Client) -> None:
+    unknown = "0123456789abcdef0123456789abcdef"
+    for r in (
+        client.get("/api/search", params={"like": f"{unknown}@1"}),
+        client.post("/api/search", json={"q": "red", "like": f"{unknown}@1", "curve": True}),
+    ):
+        err = _error(r, 404)
+        assert err["code"] == "not_found"
+        assert err["message"] == (
+            f"like: no indexed video with id {unknown} in this library; use a video_id that "
+            "/api/search or /api/videos lists"
+        )
+
+
+@pytest.mark.parametrize("at_s", ["20.5", "-1", "1e9", "-0.01"])
+def test_like_time_outside_the_video_is_400(
+    client: httpx.Client, server: Server, ids: dict[str, str], at_s: str
+) -> None:
+    like = f"{ids['red_8_14.mp4']}@{at_s}"
+    with Library.open(server.library, readonly=True) as lib, pytest.raises(QueryError) as lib_err:
+        lib.search(image=like)
+    assert str(lib_err.value) == f"{like}: red_8_14.mp4 is 20.00 s long; give a time in 0..20.00"
+    for r in (
+        client.get("/api/search", params={"like": like, "curve": "true"}),
+        client.post("/api/search", json={"q": "red", "like": like}),
+    ):
+        err = _error(r, 400)
+        assert err["code"] == "bad_query"
+        assert err["message"] == str(lib_err.value), "the library's one-line message"
+
+
+def test_like_at_the_ends_of_the_video(client: httpx.Client, ids: dict[str, str]) -> None:
+    red = ids["red_8_14.mp4"]
+    for at_s in ("0", "20", "19.99", ".5"):
+        r = client.get("/api/search", params={"like": f"{red}@{at_s}"})
+        assert r.status_code == 200, (at_s, r.text)
+
+
+def test_openapi_documents_like(client: httpx.Client) -> None:
+    schema = client.get("/openapi.json").json()
+    params = {p["name"]: p for p in schema["paths"]["/api/search"]["get"]["parameters"]}
+    assert not params["q"].get("required") and not params["like"].get("required")
+    assert "VIDEO_ID@SECONDS" in params["like"]["description"]
+    body = schema["components"]["schemas"]["SearchRequest"]
+    assert "like" in body["properties"] and "q" not in body.get("required", [])
 
 
 # ----------------------------------------------------------------------------- traversal

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -99,6 +100,12 @@ def _search(page: Page, text: str) -> None:
 
 def _card_names(page: Page) -> list[str]:
     return page.locator("#results .card .card-title").all_inner_texts()
+
+
+def _clock(text: str) -> float:
+    """Seconds of a time the page shows, m:ss(.t)."""
+    mins, secs = text.split(":")
+    return int(mins) * 60 + float(secs)
 
 
 def _screenshot(page: Page, artifacts: Path, name: str, **kwargs: Any) -> None:
@@ -282,3 +289,118 @@ def test_token_protected_server(
     start = float(chip.get_attribute("data-start") or "nan")
     chip.click()
     assert abs(page.evaluate(SETTLED_TIME) - start) <= 0.3, "?token= on <video>"
+
+
+# ----------------------------------------------------------------------------- more like this
+def _params(page: Page) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(page.url).query)
+
+
+def _like_bar(page: Page) -> str:
+    return " ".join(page.locator("#like-bar .like-text").inner_text().split())
+
+
+def test_more_like_this_searches_by_the_cards_frame(
+    server: Server, open_page: Callable[..., Page], artifacts: Path
+) -> None:
+    page = open_page(server.url + "/")
+    _search(page, "red")
+    assert _card_names(page)[0] == "red_8_14.mp4"
+    card = page.locator("#results .card").filter(has_text="green_then_yellow.mp4")
+    vid = card.get_attribute("data-video-id")
+    # the button names the video and the time of the frame its thumbnail shows
+    shown = card.locator(".badge-time").inner_text()
+    name = f"More like this: moments like green_then_yellow.mp4 at {shown}"
+    button = card.get_by_role("button", name=name, exact=True)
+    assert page.locator("#like-bar").is_hidden()
+    button.click()
+    _wait_until(page, "location.search.includes('like=')")
+    page.wait_for_selector("#results .card:not(.skeleton)")
+    like = _params(page)["like"]
+    assert like[0].split("@")[0] == vid and "q" not in _params(page)
+    assert abs(float(like[0].split("@")[1]) - _clock(shown)) < 0.1
+    assert _like_bar(page) == f"Moments like: green_then_yellow.mp4 at {shown}"
+    assert page.locator("#results-heading").inner_text() == (
+        f"3 videos like green_then_yellow.mp4 at {shown}"
+    )
+    assert _card_names(page)[0] == "green_then_yellow.mp4", "the source video ranks first"
+    first_moment = page.locator("#results .card").first.locator(".moment").first
+    assert float(first_moment.get_attribute("data-start") or "nan") <= _clock(shown)
+    assert page.input_value("#q") == ""
+    _wait_until(page, "document.querySelector('#like-thumb').naturalWidth > 0")
+    _screenshot(page, artifacts, "more-like-this.png")
+
+    # Back returns to the text search, Forward to the like search
+    page.go_back()
+    _wait_until(page, "document.querySelector('#like-bar').hidden")
+    _wait_until(page, "document.querySelector('#results-heading').textContent.includes('“red”')")
+    assert _card_names(page)[0] == "red_8_14.mp4" and page.input_value("#q") == "red"
+    page.go_forward()
+    _wait_until(page, "!document.querySelector('#like-bar').hidden")
+    _wait_until(page, "document.querySelector('#results-heading').textContent.includes(' like ')")
+    assert _card_names(page)[0] == "green_then_yellow.mp4"
+
+    # clearing goes back to the text search it came from
+    page.locator("#like-clear").click()
+    _wait_until(page, "document.querySelector('#results-heading').textContent.includes('“red”')")
+    assert page.locator("#like-bar").is_hidden()
+    assert _params(page) == {"q": ["red"]}
+    assert _card_names(page)[0] == "red_8_14.mp4"
+
+
+def test_more_like_this_survives_reload_and_text_replaces_it(
+    server: Server, open_page: Callable[..., Page]
+) -> None:
+    with server.client() as c:
+        red = next(v for v in c.get("/api/videos").json()["videos"] if v["name"] == "red_8_14.mp4")
+    page = open_page(server.url + f"/?like={red['id']}@11")
+    page.wait_for_selector("#results .card:not(.skeleton)")
+    _wait_until(page, "document.querySelector('#like-name').textContent === 'red_8_14.mp4'")
+    page.reload()
+    page.wait_for_selector("#results .card:not(.skeleton)")
+    _wait_until(page, "document.querySelector('#like-name').textContent === 'red_8_14.mp4'")
+    assert _like_bar(page) == "Moments like: red_8_14.mp4 at 0:11"
+    assert _card_names(page)[0] == "red_8_14.mp4"
+    moment = page.locator("#results .card").first.locator(".moment").first
+    assert abs(float(moment.get_attribute("data-start") or "nan") - 8.0) <= 1.0
+    assert abs(float(moment.get_attribute("data-end") or "nan") - 14.0) <= 1.0
+
+    # a new text query replaces the like search; Back brings it back
+    _search(page, "blue")
+    _wait_until(page, "document.querySelector('#results-heading').textContent.includes('“blue”')")
+    assert page.locator("#like-bar").is_hidden() and _params(page) == {"q": ["blue"]}
+    assert _card_names(page)[0] == "blue_all.mp4"
+    page.go_back()
+    _wait_until(page, "!document.querySelector('#like-bar').hidden")
+    _wait_until(page, "document.querySelector('#results-heading').textContent.includes(' like ')")
+    assert _card_names(page)[0] == "red_8_14.mp4"
+
+    # with no text to return to, clearing empties the page for a new query
+    page.reload()
+    page.wait_for_selector("#results .card:not(.skeleton)")
+    page.get_by_role("button", name="Clear “more like this” and go back to text search").click()
+    _wait_until(page, "location.search === ''")
+    assert page.locator("#like-bar").is_hidden()
+    assert page.locator("#results .card").count() == 0
+    assert page.evaluate("document.activeElement.id") == "q"
+
+
+def test_more_like_this_by_keyboard(server: Server, open_page: Callable[..., Page]) -> None:
+    page = open_page(server.url + "/?q=blue")
+    page.wait_for_selector("#results .card:not(.skeleton)")
+    page.focus("#q")
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.classList.contains('more-like')"):
+            break
+    else:
+        pytest.fail("Tab never reached a More like this button")
+    label = page.evaluate("document.activeElement.getAttribute('aria-label')")
+    assert label.startswith("More like this: moments like blue_all.mp4 at ")
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline not in ("", "none"), "a visible focus ring"
+    page.keyboard.press("Enter")
+    _wait_until(page, "location.search.includes('like=')")
+    page.wait_for_selector("#results .card:not(.skeleton)")
+    assert _card_names(page)[0] == "blue_all.mp4"
+    assert page.evaluate("document.activeElement.id") == "like-text", "focus moves to the label"

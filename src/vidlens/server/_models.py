@@ -19,6 +19,11 @@ logger = logging.getLogger(__name__)
 MAX_QUERY_CHARS = 1000  # longer texts are no search phrase; CLIP reads 77 tokens anyway
 MAX_BODY_BYTES = 64 * 1024  # the only body (POST /api/search) is a few hundred bytes
 VIDEO_ID_PATTERN = r"^[0-9a-f]{32}$"
+MAX_LIKE_CHARS = 100  # VIDEO_ID@SECONDS: 32 + 1 + a number
+LIKE_HELP = (
+    "VIDEO_ID@SECONDS: search by the frame an indexed video has nearest that time (the video_id "
+    "of a result and a time in seconds, e.g. its best_time_s); alone or with q"
+)
 
 
 Moment = tuple[float, float, float]  # (start_s, end_s, score)
@@ -109,7 +114,10 @@ class SearchResponse(BaseModel):
 class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    q: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="what to look for")
+    q: str | None = Field(
+        None, min_length=1, max_length=MAX_QUERY_CHARS, description="what to look for"
+    )
+    like: str | None = Field(None, max_length=MAX_LIKE_CHARS, description=LIKE_HELP)
     top_k: int = Field(10, ge=1, le=MAX_TOP_K, description="number of videos")
     not_: str | None = Field(
         None, alias="not", max_length=MAX_QUERY_CHARS, description="push results away from this"

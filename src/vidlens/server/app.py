@@ -5,7 +5,7 @@ Endpoints (all JSON unless noted; errors are ``{"error": {"code": ..., "message"
     GET  /                                   the search page (static/index.html)
     GET  /api/health                         liveness
     GET  /api/info                           Library.info()
-    GET  /api/search?q=&top_k=&not=&min_score=&curve=   ranked videos with moments
+    GET  /api/search?q=&like=&top_k=&not=&min_score=&curve=   ranked videos with moments
     POST /api/search                         the same, parameters as a JSON body
     GET  /api/videos?offset=&limit=          indexed videos
     GET  /api/videos/{id}                    one video's metadata
@@ -60,7 +60,9 @@ from . import MAX_TOP_K, TOKEN_PATTERN, check_bind
 from ._guard import ApiError, _Guard, _install_error_handlers, redact_tokens_filter
 from ._media import _STATIC_TYPES, _media_response, _static, parse_range
 from ._models import (
+    LIKE_HELP,
     MAX_BODY_BYTES,
+    MAX_LIKE_CHARS,
     MAX_QUERY_CHARS,
     VIDEO_ID_PATTERN,
     Curve,
@@ -188,11 +190,23 @@ def _require_video(lib: Library, video_id: str) -> VideoRecord:
     return lib.video(video_id)
 
 
-def _query_vector(lib: Library, text: str, negative: str | None) -> np.ndarray:
-    """The normalised query vector Library.search uses for ``text`` minus ``negative``."""
-    if not text.strip():
-        raise QueryError("empty query text; say what to look for")
-    q = lib.encode_texts([text])[0]
+def _query_vector(
+    lib: Library, text: str | None, negative: str | None, like: tuple[str, float] | None = None
+) -> np.ndarray:
+    """The normalised query vector Library.search uses for ``text`` and/or ``like``'s stored
+    frame (summed, as ``vidlens search TEXT --image ID@T``) minus ``negative``."""
+    parts: list[np.ndarray] = []
+    if text is not None:
+        if not text.strip():
+            raise QueryError("empty query text; say what to look for")
+        parts.append(lib.encode_texts([text])[0])
+    if like is not None:
+        video_id, at_s = like
+        times = lib.frame_times(video_id)
+        parts.append(lib.frame_vectors(video_id)[int(np.abs(times - at_s).argmin())])
+    if not parts:
+        raise QueryError("nothing to search for: give q, like, or both")
+    q = normalize_rows(np.sum(parts, axis=0))[0]
     if negative:
         w = SearchConfig().negative_weight
         q = normalize_rows(q - w * lib.encode_texts([negative])[0])[0]
@@ -227,18 +241,57 @@ def _negative(text: str | None) -> str | None:
     return text.strip()
 
 
+# a result's video_id, "@", and seconds as a plain decimal (no nan/inf, no file paths)
+_LIKE = re.compile(r"([0-9a-f]{32})@(-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)")
+
+
+def _like(text: str | None) -> tuple[str, float] | None:
+    """``like=VIDEO_ID@SECONDS`` split into the id and the time; None when not given.
+
+    Only an exact id is accepted: the library would also take a file path or an id prefix,
+    and a request must not name files on the server.
+    """
+    if text is None:
+        return None
+    m = _LIKE.fullmatch(text)
+    if m is None:
+        raise ApiError(
+            400,
+            "bad_input",
+            f"like: give VIDEO_ID@SECONDS, the 32-hex video_id of a result and a time in "
+            f"seconds (e.g. 0123456789abcdef0123456789abcdef@12.5); got {text!r}",
+        )
+    return m[1], float(m[2])
+
+
 def _search(handle: _LibraryHandle, req: SearchRequest, curve_points: int) -> SearchResponse:
     negative = _negative(req.not_)
+    like = _like(req.like)
+    if req.q is None and like is None:
+        raise ApiError(
+            400,
+            "bad_input",
+            "give q (what to look for in words), like (VIDEO_ID@SECONDS: moments like that "
+            "frame of a result), or both",
+        )
     with handle.use() as lib:
+        if like is not None and lib.video_by_id(like[0]) is None:
+            raise ApiError(
+                404,
+                "not_found",
+                f"like: no indexed video with id {like[0]} in this library; use a video_id "
+                "that /api/search or /api/videos lists",
+            )
         lib.encoder  # noqa: B018 - loaded first: warnings about loading are no query's business
         with collect_warnings() as warnings:
-            res = lib.search(req.q, negative=negative, top_k=req.top_k)
+            # the library checks the time against the video and labels the query image:ID@T
+            res = lib.search(req.q, image=req.like, negative=negative, top_k=req.top_k)
             hits = [h.to_dict() for h in res.results]
             if req.min_score is not None:
                 hits = [h for h in hits if h["score"] >= req.min_score]
             curves: dict[str, Curve] = {}
             if req.curve and hits:
-                q = _query_vector(lib, req.q, negative)
+                q = _query_vector(lib, req.q, negative, like)
                 state = lib.search_state()
                 where = {vid: i for i, vid in enumerate(state.video_ids)}
                 for h in hits:
@@ -270,6 +323,15 @@ VideoId = Annotated[
 QueryText = Annotated[
     str, Query(min_length=1, max_length=MAX_QUERY_CHARS, description="what to look for")
 ]
+OptionalQueryText = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=MAX_QUERY_CHARS,
+        description="what to look for; optional when like is given",
+    ),
+]
+LikeRef = Annotated[str | None, Query(max_length=MAX_LIKE_CHARS, description=LIKE_HELP)]
 NotText = Annotated[
     str | None,
     Query(alias="not", max_length=MAX_QUERY_CHARS, description="push results away from this"),
@@ -345,14 +407,18 @@ def create_app(
 
     @app.get("/api/search", response_model=SearchResponse, response_model_exclude_none=True)
     def search_get(
-        q: QueryText,
+        q: OptionalQueryText = None,
+        like: LikeRef = None,
         negative: NotText = None,
         top_k: Annotated[int, Query(ge=1, le=MAX_TOP_K)] = 10,
         min_score: Annotated[float | None, Query(ge=-1.0, le=1.0)] = None,
         curve: bool = False,
     ) -> SearchResponse:
-        """Rank videos for ``q``; the same JSON as ``vidlens search --json`` plus URLs."""
-        req = SearchRequest(q=q, top_k=top_k, min_score=min_score, curve=curve, **{"not": negative})
+        """Rank videos for ``q`` and/or ``like``; the same JSON as ``vidlens search --json``
+        (``like`` as ``--image VIDEO_ID@SECONDS``) plus URLs."""
+        req = SearchRequest(
+            q=q, like=like, top_k=top_k, min_score=min_score, curve=curve, **{"not": negative}
+        )
         return _search(handle, req, cfg.curve_points)
 
     @app.post("/api/search", response_model=SearchResponse, response_model_exclude_none=True)

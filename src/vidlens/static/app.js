@@ -35,12 +35,22 @@
     heading: $("#results-heading"),
     notes: $("#search-notes"),
     results: $("#results"),
+    likeBar: $("#like-bar"),
+    likeThumb: $("#like-thumb"),
+    likeText: $("#like-text"),
+    likeName: $("#like-name"),
+    likeTime: $("#like-time"),
+    likeClear: $("#like-clear"),
   };
 
   const state = {
     token: null,
     info: null,
     query: "",
+    // "More like this": {ref: "VIDEO_ID@SECONDS" as sent, videoId, at, name, thumb} or null
+    like: null,
+    lastText: "", // the last text-only search, which "Back to text search" returns to
+    names: new Map(), // video_id -> file name, from results seen
     hits: [],
     active: null, // {hit, index (moment index or null), start}
     range: null, // {lo, hi}: the similarity scale shared by the strips of one result list
@@ -210,6 +220,85 @@
     return i;
   }
 
+  // ------------------------------------------------------------------ more like this
+  // The API takes like=VIDEO_ID@SECONDS and searches by the stored frame nearest that time; a
+  // card's button sends the frame its thumbnail shows (best_time_s).
+  function makeLike(ref, hit) {
+    const at = ref.lastIndexOf("@");
+    const videoId = at > 0 ? ref.slice(0, at) : ref;
+    return {
+      ref, videoId, at: at > 0 ? Number(ref.slice(at + 1)) : NaN,
+      name: hit ? hit.name : state.names.get(videoId) || null,
+      thumb: hit ? hit.thumbnail_url : null,
+    };
+  }
+
+  function likeName(like) {
+    return like.name || `video ${like.videoId.slice(0, 8)}…`;
+  }
+
+  function likeWords(like) {
+    return `${likeName(like)} at ${fmtTime(like.at)}`;
+  }
+
+  function showLikeBar() {
+    const like = state.like;
+    el.likeBar.hidden = !like;
+    if (!like) return;
+    el.likeName.textContent = likeName(like);
+    el.likeName.title = like.videoId;
+    el.likeTime.textContent = fmtTime(like.at);
+    if (like.thumb) {
+      el.likeThumb.src = withToken(like.thumb);
+      el.likeThumb.hidden = false;
+    } else {
+      el.likeThumb.removeAttribute("src");
+      el.likeThumb.hidden = true;
+    }
+  }
+
+  // After a like search: the name and picture of the source video, from its own result (it
+  // ranks first, its best frame the one asked for) or, failing that, from its metadata.
+  async function resolveLike(like, hits) {
+    const own = hits.find((hit) => hit.video_id === like.videoId);
+    if (own) {
+      like.name = like.name || own.name;
+      like.thumb = like.thumb || own.thumbnail_url;
+    } else if (!like.name && /^[0-9a-f]{32}$/.test(like.videoId)) {
+      try {
+        like.name = (await api(`/api/videos/${like.videoId}`)).name;
+      } catch (_) {
+        return; // the id shows instead
+      }
+    }
+    if (state.like === like) showLikeBar();
+  }
+
+  function searchLike(hit) {
+    state.like = makeLike(`${hit.video_id}@${hit.best_time_s}`, hit);
+    el.q.value = ""; // the frame alone is the query
+    runSearch("", true);
+    window.scrollTo({ top: 0 });
+    el.likeText.focus({ preventScroll: true }); // the card and its button are being replaced
+  }
+
+  function clearLike() {
+    state.like = null;
+    showLikeBar();
+    const q = el.q.value.trim() || state.lastText;
+    el.q.value = q;
+    if (q) {
+      runSearch(q, true);
+    } else {
+      history.pushState(null, "", location.pathname);
+      document.title = "vidlens";
+      if (state.controller) state.controller.abort();
+      clearResults();
+      hideMessage();
+    }
+    el.q.focus();
+  }
+
   // ------------------------------------------------------------------ search
   function readOptions() {
     const topK = parseInt(el.topK.value, 10);
@@ -251,26 +340,31 @@
 
   async function runSearch(query, push) {
     const q = query.trim();
-    if (!q) {
+    const like = state.like;
+    if (!q && !like) {
       el.q.focus();
       return;
     }
     const opts = readOptions();
     if (push) {
-      const params = new URLSearchParams({ q });
+      const params = new URLSearchParams();
+      if (q) params.set("q", q);
+      if (like) params.set("like", like.ref);
       if (opts.not) params.set("not", opts.not);
       if (opts.min_score !== "") params.set("min_score", opts.min_score);
       if (opts.top_k !== 12) params.set("top_k", String(opts.top_k));
       history.pushState(null, "", `?${params}`);
     }
-    document.title = `${q} · vidlens`;
+    document.title = like ? `Like ${likeName(like)} · vidlens` : `${q} · vidlens`;
+    showLikeBar();
     if (state.controller) state.controller.abort();
     const controller = new AbortController();
     state.controller = controller;
     showSkeleton();
     let data;
     try {
-      data = await api("/api/search", { q, ...opts, curve: "true" }, controller.signal);
+      data = await api("/api/search",
+        { q, like: like ? like.ref : "", ...opts, curve: "true" }, controller.signal);
     } catch (err) {
       if (err.name === "AbortError") return;
       showError(err, "Search failed");
@@ -279,7 +373,13 @@
       if (state.controller === controller) state.controller = null;
     }
     state.query = q;
+    if (!like) state.lastText = q;
     state.hits = data.results;
+    for (const hit of data.results) state.names.set(hit.video_id, hit.name);
+    if (like) resolveLike(like, data.results).then(() => {
+      const shown = state.like === like && state.hits === data.results && data.results.length;
+      if (shown) renderHeading(data.results.length);
+    });
     if (!data.results.length) {
       const info = await loadInfo();
       if (info && info.videos === 0) {
@@ -289,7 +389,8 @@
         const tips = opts.min_score !== "" || opts.not
           ? "Lower the minimum score or clear the exclusion under Options, or try other words."
           : "Try other words.";
-        showMessage("empty", `No matches for “${q}”`, h("p", { text: tips }));
+        const what = like ? `moments like ${likeWords(like)}${q ? ` and “${q}”` : ""}` : `“${q}”`;
+        showMessage("empty", `No matches for ${what}`, h("p", { text: tips }));
         showNotes(data.warnings || []);
       }
       return;
@@ -315,12 +416,19 @@
   function renderResults(data) {
     state.range = curveRange(data.results);
     state.topMoment = Math.max(0, ...data.results.flatMap((hit) => hit.moments.map((m) => m[2])));
-    const n = data.results.length;
-    el.heading.textContent = `${n} video${n === 1 ? "" : "s"} for “${data.query}”`;
-    el.heading.hidden = false;
+    renderHeading(data.results.length);
     el.results.removeAttribute("aria-busy");
     el.results.replaceChildren(...data.results.map((hit, rank) => card(hit, rank)));
     applyActive();
+  }
+
+  function renderHeading(n) {
+    const videos = `${n} video${n === 1 ? "" : "s"}`;
+    const like = state.like;
+    el.heading.textContent = like
+      ? `${videos} like ${likeWords(like)}${state.query ? ` and “${state.query}”` : ""}`
+      : `${videos} for “${state.query}”`;
+    el.heading.hidden = false;
   }
 
   // ------------------------------------------------------------------ cards
@@ -353,7 +461,21 @@
         h("p", { class: "card-sub", text:
           `${fmtTime(hit.duration_s)} · ${nMoments} moment${nMoments === 1 ? "" : "s"}` }),
         stripFor(hit, false),
-        chipsFor(hit, MAX_CHIPS)));
+        chipsFor(hit, MAX_CHIPS),
+        h("button", {
+          type: "button", class: "more-like",
+          "aria-label": `More like this: moments like ${hit.name} at ${fmtTime(at)}`,
+          title: `Find moments that look like ${hit.name} at ${fmtTime(at)}`,
+          onclick: () => searchLike(hit),
+        }, moreLikeIcon(), h("span", { text: "More like this" }))));
+  }
+
+  function moreLikeIcon() {
+    // two overlapping frames
+    const svg = s("svg", { viewBox: "0 0 24 24", "aria-hidden": "true" });
+    svg.append(s("rect", { x: 3, y: 7, width: 12, height: 10, rx: 2 }));
+    svg.append(s("path", { d: "M9 7V5a2 2 0 0 1 2-2h8a2 2 0 0 1 2 2v8a2 2 0 0 1-2 2h-4" }));
+    return svg;
   }
 
   function chipsFor(hit, max) {
@@ -550,6 +672,9 @@
   function loadFromUrl() {
     const p = new URLSearchParams(location.search);
     el.q.value = p.get("q") || "";
+    const ref = p.get("like");
+    state.like = ref ? (state.like && state.like.ref === ref ? state.like : makeLike(ref)) : null;
+    showLikeBar();
     el.not.value = p.get("not") || "";
     el.minScore.value = p.get("min_score") || "";
     el.topK.value = p.get("top_k") || "12";
@@ -559,8 +684,12 @@
 
   el.form.addEventListener("submit", (ev) => {
     ev.preventDefault();
+    if (el.q.value.trim()) state.like = null; // a new text query replaces "more like this"
     runSearch(el.q.value, true);
   });
+
+  el.likeClear.addEventListener("click", clearLike);
+  el.likeThumb.addEventListener("error", () => { el.likeThumb.hidden = true; });
 
   for (const input of [el.not, el.topK, el.minScore]) {
     input.addEventListener("keydown", (ev) => {
@@ -573,7 +702,7 @@
 
   window.addEventListener("popstate", () => {
     const q = loadFromUrl();
-    if (q) runSearch(q, false);
+    if (q || state.like) runSearch(q, false);
     else {
       clearResults();
       hideMessage();
@@ -615,7 +744,7 @@
     const info = await loadInfo();
     if (!info) return;
     const q = loadFromUrl();
-    if (q) runSearch(q, false);
+    if (q || state.like) runSearch(q, false);
     else if (info.videos === 0) showEmptyLibrary(info.library);
     else el.q.focus();
   }
