@@ -22,7 +22,7 @@ def test_hits_have_the_moments_and_saliency_of_each_video_alone(
     config = SearchConfig()
     with Library.open(world_library, readonly=True) as lib:
         results = lib.search(text, top_k=3, config=config)
-        query, _ = lib._query_vector(text, None, None, config.negative_weight)
+        query, _ = lib.query_vector(text, negative_weight=config.negative_weight)
         state = lib.search_state()
         sims = state.matrix @ np.asarray(query, dtype=np.float32)  # as the exact path scores
         assert len(results.results) == 3

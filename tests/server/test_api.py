@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from vidlens.errors import QueryError
-from vidlens.library import Library, SearchConfig
+from vidlens.library import Library
 
 if TYPE_CHECKING:
     from conftest import Server
@@ -498,7 +498,7 @@ def test_like_curve_is_the_searched_vector(
     hits = r.json()["results"]
     assert len(hits) == 3
     with Library.open(server.library, readonly=True) as lib:
-        vector, _ = lib._query_vector(q, like, negative, SearchConfig().negative_weight)
+        vector, _ = lib.query_vector(q, image=like, negative=negative)
         for hit in hits:
             expected = lib.frame_vectors(hit["video_id"]) @ vector
             got = np.array(hit["curve"]["similarity"])

@@ -501,7 +501,9 @@ class Library:
         from ._search import SearchConfig, search
 
         cfg = config or SearchConfig()
-        query, label = self._query_vector(text, image, negative, cfg.negative_weight)
+        query, label = self.query_vector(
+            text, image=image, negative=negative, negative_weight=cfg.negative_weight
+        )
         return search(self, query, label, top_k=top_k, config=cfg)
 
     def moments(
@@ -554,13 +556,24 @@ class Library:
         vector: np.ndarray = self.frame_vectors(rec.id)[int(np.abs(times - at_s).argmin())]
         return vector
 
-    def _query_vector(
+    def query_vector(
         self,
-        text: str | None,
-        image: str | os.PathLike[str] | np.ndarray | None,
-        negative: str | None,
-        negative_weight: float,
+        text: str | None = None,
+        *,
+        image: str | os.PathLike[str] | np.ndarray | None = None,
+        negative: str | None = None,
+        negative_weight: float | None = None,
     ) -> tuple[np.ndarray, str]:
+        """The unit query vector :meth:`search` ranks by, and its label (``query`` in results).
+
+        ``text`` and ``image`` (as in :meth:`search`) are summed; ``negative`` is subtracted with
+        ``negative_weight`` (default: :class:`SearchConfig`'s). Similarity curves drawn with
+        this vector are the ones the search cut its moments from.
+        """
+        if negative_weight is None:
+            from ._search import SearchConfig
+
+            negative_weight = SearchConfig().negative_weight
         parts: list[np.ndarray] = []
         label = ""
         if text is not None:

@@ -54,7 +54,7 @@ from ..errors import (
     QueryError,
     VidlensError,
 )
-from ..library import Library, SearchConfig, normalize_rows
+from ..library import Library
 from ..library.records import VideoRecord
 from . import MAX_TOP_K, TOKEN_PATTERN, check_bind
 from ._guard import ApiError, _Guard, _install_error_handlers, redact_tokens_filter
@@ -191,26 +191,10 @@ def _require_video(lib: Library, video_id: str) -> VideoRecord:
 
 
 def _query_vector(
-    lib: Library, text: str | None, negative: str | None, like: tuple[str, float] | None = None
+    lib: Library, text: str | None, negative: str | None, like: str | None = None
 ) -> np.ndarray:
-    """The normalised query vector Library.search uses for ``text`` and/or ``like``'s stored
-    frame (summed, as ``vidlens search TEXT --image ID@T``) minus ``negative``."""
-    parts: list[np.ndarray] = []
-    if text is not None:
-        if not text.strip():
-            raise QueryError("empty query text; say what to look for")
-        parts.append(lib.encode_texts([text])[0])
-    if like is not None:
-        video_id, at_s = like
-        times = lib.frame_times(video_id)
-        parts.append(lib.frame_vectors(video_id)[int(np.abs(times - at_s).argmin())])
-    if not parts:
-        raise QueryError("nothing to search for: give q, like, or both")
-    q = normalize_rows(np.sum(parts, axis=0))[0]
-    if negative:
-        w = SearchConfig().negative_weight
-        q = normalize_rows(q - w * lib.encode_texts([negative])[0])[0]
-    return q
+    """The query vector Library.search ranks by for ``text`` and/or ``like`` minus ``negative``."""
+    return lib.query_vector(text, image=like, negative=negative)[0]
 
 
 def _curve(times: np.ndarray, sims: np.ndarray, max_points: int) -> Curve:
@@ -291,7 +275,7 @@ def _search(handle: _LibraryHandle, req: SearchRequest, curve_points: int) -> Se
                 hits = [h for h in hits if h["score"] >= req.min_score]
             curves: dict[str, Curve] = {}
             if req.curve and hits:
-                q = _query_vector(lib, req.q, negative, like)
+                q = _query_vector(lib, req.q, negative, req.like)
                 state = lib.search_state()
                 where = {vid: i for i, vid in enumerate(state.video_ids)}
                 for h in hits:
