@@ -836,3 +836,27 @@ def test_new_videos_appear_while_serving(
         copy.unlink()
         err = _error(c.get(f"/media/{blue}"), 404)
         assert err["code"] == "media_missing" and "blue copy.mp4" in err["message"]
+
+
+def test_a_damaged_video_is_named_in_every_search_that_leaves_it_out(
+    server_world: Path,
+    make_library: Callable[[Path, list[Path]], Path],
+    tmp_path: Path,
+    launch: Any,
+) -> None:
+    """The library warns once in the server log; the page must say it on every search."""
+    root = make_library(tmp_path / "library", [server_world])
+    with Library.open(root, readonly=True) as lib:
+        red = lib.video(str(server_world / "red_8_14.mp4"))
+    (root / "vectors" / f"{red.row_start:012d}.npy").unlink()
+    srv = launch(root, tmp_path)
+    with srv.client() as c:
+        for _ in range(2):
+            body = c.get("/api/search", params={"q": "a red scene"}).json()
+            assert "red_8_14.mp4" not in {h["name"] for h in body["results"]}
+            (warning,) = body["warnings"]
+            assert warning.startswith("1 video(s) left out of this search")
+            assert "vidlens index" in warning
+        info = c.get("/api/info").json()
+        assert [d["path"] for d in info["damaged"]] == [red.path]
+    assert "left out of searches" in srv.log_text()

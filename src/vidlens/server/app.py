@@ -284,6 +284,12 @@ def _search(handle: _LibraryHandle, req: SearchRequest, curve_points: int) -> Se
                         curves[h["video_id"]] = _curve(
                             state.times(lib, i), state.curve(i, q), curve_points
                         )
+        damaged = lib.search_state().damaged  # the library logs them once per generation only
+    if damaged:
+        warnings.append(
+            f"{len(damaged)} video(s) left out of this search: their vector files are missing "
+            "or damaged; `vidlens info` names them, and `vidlens index` on them repairs them"
+        )
     return SearchResponse(
         query=res.query,
         warnings=warnings,
