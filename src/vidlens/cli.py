@@ -237,7 +237,7 @@ def index(
         for path, same_as in report.duplicates:
             click.echo(f"  skipped: {path}: the same bytes as {same_as}, indexed once")
         for f in report.failed:
-            click.echo(f"  failed: {f.path}: {f.reason}", err=True)
+            click.echo(f"  failed: {_shown_path(f.path)}: {_shown_path(f.reason)}", err=True)
         if not (report.indexed or report.skipped or report.failed):
             from .ingest import VIDEO_EXTENSIONS
 
@@ -465,8 +465,8 @@ def info(library: Path, list_videos: bool, as_json: bool) -> None:
             click.echo(f"  {_shown_path(f['path'])}: {_shown_path(f['reason'])}")
     if d["damaged"]:
         click.echo(
-            f"damaged   {len(d['damaged'])} video(s), left out of searches until indexed again "
-            "(vidlens index PATH):"
+            f"damaged   {len(d['damaged'])} video(s) whose files in the library are missing or "
+            "cut short (vidlens index PATH repairs them):"
         )
         for v in d["damaged"]:
             click.echo(f"  {v['video_id'][:12]}  {_shown_path(v['path'])}: {v['reason']}")

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import hashlib
 import io
 import itertools
@@ -133,14 +134,17 @@ ProgressCallback = Callable[[ProgressEvent], None]
 
 
 # ----------------------------------------------------------------------------- discovery
-def discover(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[Path], list[FailureRecord]]:
+def discover(
+    paths: Sequence[str | os.PathLike[str]], *, links: list[str] | None = None
+) -> tuple[list[Path], list[FailureRecord]]:
     """Video files under ``paths`` (files given directly are taken whatever their extension).
 
     Folders are walked recursively, following links to folders (each folder once); names that
     start with a dot are skipped. Returns the files (absolute, sorted, unique; a link is taken as
     the file it points to) and the paths that cannot be indexed: those that do not exist, broken
     links (named by the link), and names that are not valid UTF-8 (the library stores paths as
-    UTF-8 text; such a name is shown with ``\\xNN`` escapes).
+    UTF-8 text; such a name is shown with ``\\xNN`` escapes). ``links``, when given, receives the
+    paths of the links that were taken (as the files they point to).
     """
     found: dict[str, Path] = {}
     problems: list[FailureRecord] = []
@@ -151,15 +155,19 @@ def discover(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[Path], list[
             problems.append(FailureRecord(shown, _NOT_UTF8))
         elif not f.exists():
             target = os.readlink(f) if f.is_symlink() else "?"
-            problems.append(
-                FailureRecord(shown, f"broken link: it points to {target}, which does not exist")
-            )
+            if _link_loop(f):
+                why = f"broken link: it points to {target}, which leads back to itself (a loop)"
+            else:
+                why = f"broken link: it points to {target}, which does not exist"
+            problems.append(FailureRecord(shown, why))
         else:
             r = f.resolve()
             if display_path(r) != str(r):
                 problems.append(FailureRecord(shown, f"it links to {display_path(r)}: {_NOT_UTF8}"))
             else:
                 found[str(r)] = r
+                if links is not None and r != f:
+                    links.append(str(f))
 
     for p in paths:
         path = Path(p).expanduser()
@@ -174,12 +182,20 @@ def discover(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[Path], list[
                 dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
                 for name in filenames:
                     if name.lower().endswith(VIDEO_EXTENSIONS) and not name.startswith("."):
-                        take(Path(dirpath, name).absolute())
+                        take(Path(os.path.abspath(os.path.join(dirpath, name))))
         elif path.exists() or path.is_symlink():
-            take(path.absolute())
+            take(Path(os.path.abspath(path)))
         else:
             problems.append(FailureRecord(display_path(path), "no such file or folder"))
     return [found[k] for k in sorted(found)], problems
+
+
+def _link_loop(path: Path) -> bool:
+    try:
+        os.stat(path)
+    except OSError as exc:
+        return exc.errno == errno.ELOOP
+    return False
 
 
 _NOT_UTF8 = (
@@ -502,11 +518,13 @@ def index_paths(
     lib._require_writer()
     check_decode_device(cfg.decode_device)
     job = lib.start_job("index " + " ".join(str(p) for p in paths))
-    files, problems = discover(paths)
+    links: list[str] = []
+    files, problems = discover(paths, links=links)
     report.failed.extend(problems)
     for problem in problems:  # listed by `vidlens info` too, unless the path does not exist
         if problem.reason != "no such file or folder":
             lib.record_failure(problem.path, problem.reason, None, None)
+    lib.forget_failures(links)  # a link that failed before (broken then) and works now
     todo = _plan(lib, files, cfg, report)
     report.timings["discover_s"] = time.perf_counter() - t_start
     event = ProgressEvent(files_total=len(todo))
@@ -571,15 +589,20 @@ def _plan(
             continue
         seen[vid] = path
         other = lib.video_by_id(vid)
-        if other is not None and not (repair and other["path"] == path):
-            if other["path"] == path or not os.path.exists(other["path"]):
-                # touched (same bytes, new mtime) or moved here: no need to decode again
-                lib.update_path(vid, path, st.st_size, st.st_mtime_ns)
-            else:
+        if other is not None and not repair:
+            if other["path"] != path and os.path.exists(other["path"]):
                 logger.info("%s has the same content as %s; skipped", path, other["path"])
                 report.duplicates.append((path, other["path"]))
-            report.skipped += 1
-            continue
+                report.skipped += 1
+                continue
+            # touched (same bytes, new mtime) or moved here: no need to decode again, unless
+            # its files in the library are damaged
+            problem = lib.damage(vid)
+            if problem is None:
+                lib.update_path(vid, path, st.st_size, st.st_mtime_ns)
+                report.skipped += 1
+                continue
+            logger.warning("%s: %s; indexing it again", path, problem)
         todo[vid] = _Pending(path, vid, st.st_size, st.st_mtime_ns)
     return todo
 

@@ -82,7 +82,7 @@ def test_a_library_folder_that_cannot_be_created(tmp_path: Path) -> None:
         Library.open(tmp_path / "file" / "lib", encoder="colour-test", create=True)
 
 
-@pytest.mark.parametrize("damage", ["deleted", "cut short"])
+@pytest.mark.parametrize("damage", ["deleted", "cut short", "zeroed"])
 def test_a_damaged_vector_file_costs_one_video_and_index_repairs_it(
     small_library: Path, world_dir: Path, damage: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -91,8 +91,10 @@ def test_a_damaged_vector_file_costs_one_video_and_index_repairs_it(
     shard = small_library / "vectors" / f"{red.row_start:012d}.npy"
     if damage == "deleted":
         shard.unlink()
-    else:
+    elif damage == "cut short":
         shard.write_bytes(shard.read_bytes()[:200])
+    else:  # the right size, all zeros (what a crash or power loss can leave)
+        shard.write_bytes(bytes(shard.stat().st_size))
     with Library.open(small_library, readonly=True) as lib:
         with caplog.at_level("WARNING"):
             hits = lib.search("red", top_k=5).results
@@ -120,7 +122,7 @@ def test_info_names_damaged_videos(small_library: Path, world_dir: Path) -> None
     (small_library / "thumbs" / f"{blue.id}-{blue.row_start}.jpgs").unlink()  # thumbnails lost
     r = CliRunner().invoke(main, ["info", "--library", str(small_library)])
     assert r.exit_code == 0, r.output
-    assert "damaged   1 video(s), left out of searches until indexed again" in r.stdout
+    assert "damaged   1 video(s) whose files in the library are missing or cut short" in r.stdout
     line = r.stdout.splitlines()[-1]
     assert line.startswith(f"  {blue.id[:12]}  {blue.path}: its thumbnail file ")
     assert line.endswith("is missing")
@@ -128,3 +130,67 @@ def test_info_names_damaged_videos(small_library: Path, world_dir: Path) -> None
         assert lib.index([world_dir], config=IngestConfig(workers=1)).indexed == 1
     r = CliRunner().invoke(main, ["info", "--library", str(small_library)])
     assert "\ndamaged " not in r.stdout
+
+
+def test_a_damaged_video_that_moved_is_repaired_in_one_run(
+    small_library: Path, world_dir: Path, tmp_path: Path
+) -> None:
+    with Library.open(small_library, readonly=True) as lib:
+        red = lib.video(str(world_dir / "red_8_14.mp4"))
+    (small_library / "vectors" / f"{red.row_start:012d}.npy").write_bytes(b"\x93NUMPY")
+    moved = tmp_path / "moved" / "red.mp4"
+    moved.parent.mkdir()
+    shutil.copy(world_dir / "red_8_14.mp4", moved)  # same bytes, new path (the old one stays)
+    (world_dir / "red_8_14.mp4").rename(tmp_path / "red_8_14.mp4")
+    try:
+        with Library.open(small_library) as lib:
+            report = lib.index([moved.parent], config=IngestConfig(workers=1))
+            assert (report.indexed, report.skipped) == (1, 0)
+            assert lib.info()["damaged"] == []
+            assert lib.video(red.id).path == str(moved)
+            assert Path(lib.search("red", top_k=1).results[0].path) == moved
+    finally:
+        (tmp_path / "red_8_14.mp4").rename(world_dir / "red_8_14.mp4")
+
+
+def _without_root_powers() -> list[str] | None:
+    """A command prefix that drops root's power to ignore file permissions, or None."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        return None
+    prefix = [
+        "setpriv",
+        "--bounding-set=-dac_override,-dac_read_search,-fowner",
+        "--inh-caps=-all",
+        "--",
+    ]
+    if subprocess.run([*prefix, "true"], capture_output=True).returncode != 0:
+        return None
+    return prefix
+
+
+@pytest.mark.skipif(_without_root_powers() is None, reason="needs root and setpriv")
+def test_a_library_the_user_cannot_write_is_searchable(
+    small_library: Path, world_dir: Path
+) -> None:
+    """Someone else's library (readable, not writable): search works, index says why not."""
+    prefix = _without_root_powers()
+    assert prefix is not None
+    for p in [small_library, *small_library.rglob("*")]:
+        os.chown(p, 65534, 65534)  # nobody
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    vidlens = str(Path(sys.executable).parent / "vidlens")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    lib = str(small_library)
+    r = subprocess.run(
+        [*prefix, vidlens, "search", "red", "--library", lib, "--json"],
+        capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert Path(json.loads(r.stdout)["results"][0]["path"]).name == "red_8_14.mp4"
+    r = subprocess.run(
+        [*prefix, vidlens, "index", str(world_dir), "--library", lib],
+        capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    assert r.returncode == 1
+    assert "cannot write to the library" in r.stderr and "Permission denied" in r.stderr
+    assert "Traceback" not in r.stderr

@@ -267,6 +267,19 @@ def test_odd_names_and_links_fail_alone_or_are_followed(world_dir: Path, tmp_pat
         # `vidlens info` lists them too
         assert {Path(f.path).name for f in lib.failures()} == set(failed)
         assert _names(lib.search("green", top_k=1)) == ["green.mp4"]
+        # the link's target appears: the link is indexed and its failure forgotten
+        shutil.copy(world_dir / "blue_all.mp4", tmp_path / "nowhere.mp4")
+        (src / "loop1.mp4").symlink_to("loop2.mp4")
+        (src / "loop2.mp4").symlink_to("loop1.mp4")
+        again = lib.index([src], config=IngestConfig(workers=1))
+        assert again.indexed == 1
+        assert {Path(f.path).name for f in lib.failures()} == {
+            "caf\\xe9.mp4",
+            "loop1.mp4",
+            "loop2.mp4",
+        }
+        loop = {Path(f.path).name: f.reason for f in again.failed}["loop1.mp4"]
+        assert loop == "broken link: it points to loop2.mp4, which leads back to itself (a loop)"
 
 
 def test_a_database_without_its_manifest_is_not_overwritten(

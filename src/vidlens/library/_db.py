@@ -106,21 +106,36 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     try:
         return _connect(path, readonly=readonly, immutable=False)
     except sqlite3.OperationalError as exc:
-        if not _on_readonly_storage(path):
+        why = _why_not_writable(path)
+        if why is None:
             raise LibraryError(f"cannot open the library database {path}: {exc}") from exc
         if not readonly:
-            raise not_writable(path.parent, "Read-only file system") from exc
+            raise not_writable(path.parent, why) from exc
+    wal = path.with_name(path.name + "-wal")
+    if wal.exists() and wal.stat().st_size > 0:
+        logger.warning(
+            "%s: opening the library read-only without its -shm file; the changes still in "
+            "%s (the last writes before the library was copied or mounted read-only) are not "
+            "seen: open it once where it is writable to fold them in",
+            path.parent,
+            wal.name,
+        )
     try:
         return _connect(path, readonly=True, immutable=True)
     except sqlite3.Error as exc:
         raise LibraryError(f"cannot open the library database {path}: {exc}") from exc
 
 
-def _on_readonly_storage(path: Path) -> bool:
+def _why_not_writable(path: Path) -> str | None:
+    """Why the library folder cannot be written to (read-only storage, permissions), or None."""
     try:
-        return bool(os.statvfs(path.parent).f_flag & os.ST_RDONLY)
+        if os.statvfs(path.parent).f_flag & os.ST_RDONLY:
+            return "Read-only file system"
     except OSError:
-        return False
+        pass
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        return "Permission denied"
+    return None
 
 
 def _connect(path: Path, *, readonly: bool, immutable: bool) -> sqlite3.Connection:

@@ -65,8 +65,9 @@ def read_shard(folder: Path, name: str, *, expected_rows: int, dim: int) -> np.n
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
     except FileNotFoundError:
         raise ShardError(f"its vector file {path} is missing") from None
-    except (OSError, ValueError) as exc:
-        raise ShardError(f"its vector file {path} is unreadable ({exc})") from exc
+    except (OSError, ValueError) as exc:  # numpy's own words can mislead ("pickled data")
+        problem = shard_problem(folder, name, rows=expected_rows, dim=dim)
+        raise ShardError(problem or f"its vector file {path} is unreadable ({exc})") from exc
     if arr.shape != (expected_rows, dim) or arr.dtype != np.float16:
         raise ShardError(
             f"its vector file {path} holds {arr.shape} {arr.dtype}, not "
@@ -90,6 +91,19 @@ def shard_problem(folder: Path, name: str, *, rows: int, dim: int) -> str | None
     header = size - rows * dim * 2
     if header < 64 or header % 64 or header > 65536:
         return f"its vector file {path} has {size} bytes, not {rows} x {dim} float16 vectors"
+    try:  # the header too (a file of the right size zeroed by a crash has none)
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            shape, _, dtype = read(f)
+    except (OSError, ValueError) as exc:
+        return f"its vector file {path} is damaged (not a readable .npy file: {exc})"
+    if shape != (rows, dim) or dtype != np.float16:
+        return f"its vector file {path} holds {shape} {dtype}, not ({rows}, {dim}) float16"
     return None
 
 

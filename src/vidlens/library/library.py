@@ -800,6 +800,13 @@ class Library:
             (path, size_bytes, mtime_ns, reason, now_iso()),
         )
 
+    def forget_failures(self, paths: Iterable[str]) -> None:
+        """Drop the recorded failures of ``paths`` (files that can be indexed now)."""
+        paths = list(paths)
+        if paths:
+            self._require_writer()
+            self._conn.executemany("DELETE FROM failures WHERE path=?", [(p,) for p in paths])
+
     def remove(self, refs: Iterable[str] = (), *, missing: bool = False) -> list[VideoRecord]:
         """Forget videos (by path, id or id prefix), and with ``missing`` those whose file is gone.
 

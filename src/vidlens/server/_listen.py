@@ -34,12 +34,17 @@ def listen_sockets(host: str, port: int) -> list[socket.socket]:
         ) from None
     sockets: list[socket.socket] = []
     seen: set[tuple[int, object]] = set()
+    unsupported: OSError | None = None
     try:
         for family, kind, proto, _, addr in infos:
             if (family, addr) in seen:
                 continue
             seen.add((family, addr))
-            sock = socket.socket(family, kind, proto)
+            try:
+                sock = socket.socket(family, kind, proto)
+            except OSError as exc:  # e.g. IPv6 turned off in the kernel: use the other addresses
+                unsupported = exc
+                continue
             sockets.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if family == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
@@ -53,6 +58,9 @@ def listen_sockets(host: str, port: int) -> list[socket.socket]:
         for s in sockets:
             s.close()
         raise
+    if not sockets:
+        assert unsupported is not None
+        raise _bind_error(host, port, unsupported)
     return sockets
 
 
