@@ -404,3 +404,13 @@ def test_more_like_this_by_keyboard(server: Server, open_page: Callable[..., Pag
     page.wait_for_selector("#results .card:not(.skeleton)")
     assert _card_names(page)[0] == "blue_all.mp4"
     assert page.evaluate("document.activeElement.id") == "like-text", "focus moves to the label"
+
+
+def test_a_top_k_the_page_does_not_list_is_shown_as_sent(
+    server: Server, open_page: Callable[..., Page]
+) -> None:
+    """?top_k=500 (the API's limit is 1000, the page lists up to 100): the box says 100."""
+    page = open_page(server.url + "/?q=red&top_k=500")
+    page.wait_for_selector("#results .card:not(.skeleton)")
+    assert page.input_value("#opt-top-k") == "100"
+    assert len(_card_names(page)) == 3

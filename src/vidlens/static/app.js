@@ -677,7 +677,9 @@
     showLikeBar();
     el.not.value = p.get("not") || "";
     el.minScore.value = p.get("min_score") || "";
-    el.topK.value = p.get("top_k") || "12";
+    // the box shows what is sent: a hand-edited URL asking for more than the page lists is clamped
+    const topK = parseInt(p.get("top_k") || "12", 10);
+    el.topK.value = String(Number.isFinite(topK) ? Math.min(Math.max(topK, 1), 100) : 12);
     if (el.not.value || el.minScore.value || el.topK.value !== "12") el.options.open = true;
     return el.q.value;
   }
