@@ -8,11 +8,11 @@ import sys
 import vidlens
 
 EXPECTED = {
-    "AggregationConfig", "ConfigError", "Encoder", "EncoderConfig", "EncoderError",
-    "EvaluationError", "IndexReport", "IngestConfig", "Library", "LibraryError", "MediaError",
-    "MomentConfig", "QueryError", "SamplingConfig", "SearchConfig", "SearchHit", "SearchResults",
-    "VideoRecord", "VidlensError", "__version__", "create_encoder", "list_encoders",
-    "parse_encoder_id", "register_encoder",
+    "AggregationConfig", "ConfigError", "DamagedVideoError", "Encoder", "EncoderConfig",
+    "EncoderError", "EvaluationError", "IndexReport", "IngestConfig", "Library", "LibraryError",
+    "MediaError", "MomentConfig", "QueryError", "SamplingConfig", "SearchConfig", "SearchHit",
+    "SearchResults", "VideoRecord", "VidlensError", "__version__", "create_encoder",
+    "list_encoders", "parse_encoder_id", "register_encoder",
 }  # fmt: skip
 
 
@@ -25,6 +25,7 @@ def test_all_is_the_curated_api() -> None:
 def test_every_error_is_a_vidlens_error() -> None:
     for name in (
         "ConfigError",
+        "DamagedVideoError",
         "EncoderError",
         "EvaluationError",
         "LibraryError",

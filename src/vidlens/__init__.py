@@ -25,6 +25,7 @@ from .encoders import (
 )
 from .errors import (
     ConfigError,
+    DamagedVideoError,
     EncoderError,
     EvaluationError,
     LibraryError,
@@ -46,6 +47,7 @@ from .query import AggregationConfig, MomentConfig
 __all__ = [
     "AggregationConfig",
     "ConfigError",
+    "DamagedVideoError",
     "Encoder",
     "EncoderConfig",
     "EncoderError",

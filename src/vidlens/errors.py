@@ -9,6 +9,7 @@ non-zero exit status; the HTTP server into JSON errors with 4xx status codes.
     ├── MediaError       a file that cannot be probed or decoded
     ├── EncoderError     an unknown encoder, weights that cannot be had, a broken plugin
     ├── LibraryError     a missing, locked, corrupt or mismatched library
+    │   └── DamagedVideoError  one video's files in the library are missing or damaged
     ├── QueryError       a query that cannot be answered (empty text, unknown video, ...)
     └── EvaluationError  annotation or prediction files that cannot be scored as given
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "DamagedVideoError",
     "EncoderError",
     "EvaluationError",
     "LibraryError",
@@ -44,6 +46,11 @@ class EncoderError(VidlensError):
 
 class LibraryError(VidlensError):
     """A library cannot be opened, read or written."""
+
+
+class DamagedVideoError(LibraryError):
+    """One video's vectors in the library are missing or damaged (the rest of the library works;
+    ``vidlens index`` on the video repairs it)."""
 
 
 class QueryError(VidlensError):

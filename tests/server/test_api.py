@@ -860,3 +860,28 @@ def test_a_damaged_video_is_named_in_every_search_that_leaves_it_out(
         info = c.get("/api/info").json()
         assert [d["path"] for d in info["damaged"]] == [red.path]
     assert "left out of searches" in srv.log_text()
+
+
+def test_a_damaged_video_asked_for_by_id_is_409_with_the_fix(
+    server_world: Path,
+    make_library: Callable[[Path, list[Path]], Path],
+    tmp_path: Path,
+    launch: Any,
+) -> None:
+    """like=, moments and curve of a video whose vectors are gone: that video's fault, not the
+    library's (503 would tell the user the whole library is down)."""
+    root = make_library(tmp_path / "library", [server_world])
+    with Library.open(root, readonly=True) as lib:
+        red = lib.video(str(server_world / "red_8_14.mp4"))
+    (root / "vectors" / f"{red.row_start:012d}.npy").unlink()
+    srv = launch(root, tmp_path)
+    with srv.client() as c:
+        for r in (
+            c.get("/api/search", params={"like": f"{red.id}@10"}),
+            c.get(f"/api/videos/{red.id}/moments", params={"q": "red"}),
+            c.get(f"/api/videos/{red.id}/curve", params={"q": "red"}),
+        ):
+            err = _error(r, 409)
+            assert err["code"] == "video_damaged", err
+            assert "red_8_14.mp4" in err["message"] and "vidlens index" in err["message"]
+        assert c.get("/api/search", params={"q": "red"}).status_code == 200

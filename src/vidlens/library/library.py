@@ -28,7 +28,7 @@ import numpy as np
 
 from ..config import SamplingConfig
 from ..encoders import Encoder, EncoderConfig, create_encoder
-from ..errors import LibraryError, QueryError
+from ..errors import DamagedVideoError, LibraryError, QueryError
 from ._db import connect, migrate, now_iso
 from ._fsutil import atomic_write, remove_stale_temporaries
 from ._lock import WriteLock
@@ -381,7 +381,7 @@ class Library:
             )
             return np.asarray(arr, dtype=np.float32)
         except (ShardError, OSError, ValueError) as exc:
-            raise LibraryError(_damaged_message(video_id, v["path"], str(exc))) from exc
+            raise DamagedVideoError(_damaged_message(video_id, v["path"], str(exc))) from exc
 
     def damage(self, video_id: str) -> str | None:
         """What is wrong with a committed video's files (vectors, thumbnails), or None.

@@ -22,6 +22,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 
 from ..errors import (
     ConfigError,
+    DamagedVideoError,
     EncoderError,
     EvaluationError,
     LibraryError,
@@ -59,6 +60,7 @@ _VIDLENS_STATUS: list[tuple[type[VidlensError], int, str]] = [
     (QueryError, 400, "bad_query"),
     (ConfigError, 400, "bad_input"),
     (EvaluationError, 400, "bad_input"),
+    (DamagedVideoError, 409, "video_damaged"),  # before LibraryError, its base class
     (LibraryError, 503, "library_unavailable"),
     (EncoderError, 503, "encoder_unavailable"),
     (MediaError, 500, "media_error"),
