@@ -21,6 +21,7 @@ from vidlens.library import Library
 
 if TYPE_CHECKING:
     from conftest import Server
+    from vidlens.library import VideoRecord
 
 Launch = Callable[..., "Server"]
 
@@ -838,18 +839,26 @@ def test_new_videos_appear_while_serving(
         assert err["code"] == "media_missing" and "blue copy.mp4" in err["message"]
 
 
-def test_a_damaged_video_is_named_in_every_search_that_leaves_it_out(
+@pytest.fixture
+def damaged_red(
     server_world: Path,
     make_library: Callable[[Path, list[Path]], Path],
     tmp_path: Path,
-    launch: Any,
-) -> None:
-    """The library warns once in the server log; the page must say it on every search."""
+    launch: Launch,
+) -> tuple[Server, VideoRecord]:
+    """A server over the colour world whose red video lost its vector file."""
     root = make_library(tmp_path / "library", [server_world])
     with Library.open(root, readonly=True) as lib:
         red = lib.video(str(server_world / "red_8_14.mp4"))
     (root / "vectors" / f"{red.row_start:012d}.npy").unlink()
-    srv = launch(root, tmp_path)
+    return launch(root, tmp_path), red
+
+
+def test_a_damaged_video_is_named_in_every_search_that_leaves_it_out(
+    damaged_red: tuple[Server, VideoRecord],
+) -> None:
+    """The library warns once in the server log; the page must say it on every search."""
+    srv, red = damaged_red
     with srv.client() as c:
         for _ in range(2):
             body = c.get("/api/search", params={"q": "a red scene"}).json()
@@ -863,18 +872,11 @@ def test_a_damaged_video_is_named_in_every_search_that_leaves_it_out(
 
 
 def test_a_damaged_video_asked_for_by_id_is_409_with_the_fix(
-    server_world: Path,
-    make_library: Callable[[Path, list[Path]], Path],
-    tmp_path: Path,
-    launch: Any,
+    damaged_red: tuple[Server, VideoRecord],
 ) -> None:
     """like=, moments and curve of a video whose vectors are gone: that video's fault, not the
     library's (503 would tell the user the whole library is down)."""
-    root = make_library(tmp_path / "library", [server_world])
-    with Library.open(root, readonly=True) as lib:
-        red = lib.video(str(server_world / "red_8_14.mp4"))
-    (root / "vectors" / f"{red.row_start:012d}.npy").unlink()
-    srv = launch(root, tmp_path)
+    srv, red = damaged_red
     with srv.client() as c:
         for r in (
             c.get("/api/search", params={"like": f"{red.id}@10"}),

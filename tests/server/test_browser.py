@@ -98,6 +98,15 @@ def _search(page: Page, text: str) -> None:
     page.wait_for_selector("#results .card:not(.skeleton)")
 
 
+def _tab_to(page: Page, css_class: str, what: str, presses: int) -> None:
+    """Press Tab until the focused element has ``css_class`` (at most ``presses`` times)."""
+    for _ in range(presses):
+        page.keyboard.press("Tab")
+        if page.evaluate(f"document.activeElement.classList.contains('{css_class}')"):
+            return
+    pytest.fail(f"Tab never reached {what}")
+
+
 def _card_names(page: Page) -> list[str]:
     return page.locator("#results .card .card-title").all_inner_texts()
 
@@ -201,12 +210,7 @@ def test_keyboard_only(server: Server, open_page: Callable[..., Page]) -> None:
     page.keyboard.press("Enter")
     page.wait_for_selector("#results .card:not(.skeleton)")
     assert _card_names(page)[0] == "blue_all.mp4"
-    for _ in range(30):
-        page.keyboard.press("Tab")
-        if page.evaluate("document.activeElement.classList.contains('moment')"):
-            break
-    else:
-        pytest.fail("Tab never reached a moment button")
+    _tab_to(page, "moment", "a moment button", 30)
     outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert outline not in ("", "none"), "the focused moment must show a visible focus ring"
     start = float(page.evaluate("document.activeElement.dataset.start"))
@@ -389,12 +393,7 @@ def test_more_like_this_by_keyboard(server: Server, open_page: Callable[..., Pag
     page = open_page(server.url + "/?q=blue")
     page.wait_for_selector("#results .card:not(.skeleton)")
     page.focus("#q")
-    for _ in range(40):
-        page.keyboard.press("Tab")
-        if page.evaluate("document.activeElement.classList.contains('more-like')"):
-            break
-    else:
-        pytest.fail("Tab never reached a More like this button")
+    _tab_to(page, "more-like", "a More like this button", 40)
     label = page.evaluate("document.activeElement.getAttribute('aria-label')")
     assert label.startswith("More like this: moments like blue_all.mp4 at ")
     outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
