@@ -153,8 +153,10 @@ def discover(
         shown = display_path(f)
         if shown != str(f):
             problems.append(FailureRecord(shown, _NOT_UTF8))
+        elif not f.is_symlink() and not f.exists():  # deleted while the folder was walked
+            problems.append(FailureRecord(shown, "file disappeared while it was being indexed"))
         elif not f.exists():
-            target = os.readlink(f) if f.is_symlink() else "?"
+            target = os.readlink(f)
             if _link_loop(f):
                 why = f"broken link: it points to {target}, which leads back to itself (a loop)"
             else:
