@@ -154,7 +154,7 @@ def _connect(path: Path, *, readonly: bool, immutable: bool) -> sqlite3.Connecti
                 path, timeout=30.0, check_same_thread=False, isolation_level=None
             )
     except sqlite3.OperationalError:
-        raise
+        raise  # as it is: connect() decides whether read-only storage explains it
     except sqlite3.Error as exc:
         raise LibraryError(f"cannot open the library database {path}: {exc}") from exc
     conn.row_factory = sqlite3.Row

@@ -63,8 +63,6 @@ def read_shard(folder: Path, name: str, *, expected_rows: int, dim: int) -> np.n
     path = folder / name
     try:
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
-    except FileNotFoundError:
-        raise ShardError(f"its vector file {path} is missing") from None
     except (OSError, ValueError) as exc:  # numpy's own words can mislead ("pickled data")
         problem = shard_problem(folder, name, rows=expected_rows, dim=dim)
         raise ShardError(problem or f"its vector file {path} is unreadable ({exc})") from exc
@@ -77,9 +75,8 @@ def read_shard(folder: Path, name: str, *, expected_rows: int, dim: int) -> np.n
 
 
 def shard_problem(folder: Path, name: str, *, rows: int, dim: int) -> str | None:
-    """What is wrong with a shard, from its size alone (one ``stat``); None when it looks whole.
-
-    A ``.npy`` file is a header padded to a multiple of 64 bytes, then the data.
+    """What is wrong with a shard, from its size and header (not its data); None when it
+    looks whole. A ``.npy`` file is a header padded to a multiple of 64 bytes, then the data.
     """
     path = folder / name
     try:
